@@ -1,0 +1,1 @@
+"""MedChat consultation engine and the `medchat` command line."""

@@ -1,0 +1,259 @@
+"""The ``medchat`` command line. Commands are thin: they read settings, call a service, print.
+Domain errors become a one-line message (plus a hint) on stderr and exit code 2; bad usage is
+click's exit code 2 too; success is 0.
+
+JSON outputs (``--json``) are contracts read by other tools; see docs/CLI.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from pydantic import ValidationError
+
+from knowledge_base.errors import KnowledgeBaseError
+
+app = typer.Typer(help="MedChat: bilingual medical consultation assistant (中文 / English).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+kb_app = typer.Typer(help="Build, search and check the knowledge-base index.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate the parts of MedChat on JSONL question files.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+
+
+EXIT_DOMAIN_ERROR = 2
+
+
+def cli_errors(fn: Callable) -> Callable:
+    """Translate domain and settings errors into ``error: ...`` on stderr and exit code 2.
+    Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KnowledgeBaseError as exc:
+            message = str(exc)
+        except ValidationError as exc:
+            message = f"invalid settings (settings.yaml or MEDCHAT_* variables):\n{exc}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
+
+    return wrapper
+
+
+def _settings():
+    from .settings import load_settings
+
+    return load_settings()
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+IndexOpt = typer.Option(None, "--index", help="Index directory (default: paths.index_dir in settings).")
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON (a stable contract).")
+
+
+def _index_dir(index: Optional[Path]) -> Path:
+    return index if index is not None else _settings().paths.index_dir
+
+
+def _retriever(index: Optional[Path], embedder: Optional[str] = None, method: Optional[str] = None):
+    from knowledge_base.embedders import make_embedder
+    from knowledge_base.retriever import Retriever
+
+    s = _settings()
+    config = s.retrieval
+    if method:
+        from dataclasses import replace
+
+        config = replace(config, method=method)
+    emb = (make_embedder(embedder, threads=config.query_threads, device=s.kb.device)
+           if embedder else None)
+    return Retriever(_index_dir(index), embedder=emb, config=config, index_config=s.kb.index)
+
+
+def _print_build(report, as_json: bool) -> None:
+    if as_json:
+        _echo_json(report.to_json())
+        return
+    typer.echo(f"index:      {report.index_dir} (build {report.build_id})")
+    typer.echo(f"documents:  {report.documents} ({report.reused_documents} unchanged, reused)")
+    typer.echo(f"chunks:     {report.chunks}; vectors: {report.embedded_vectors} embedded now, "
+               f"{report.cached_vectors} from cache ({report.embedder}, {report.dense_index})")
+    typer.echo(f"files:      {report.files} read, {len(report.skipped)} skipped")
+    for s in report.skipped[:20]:
+        typer.echo(f"  skipped {s.path}: {s.reason}")
+    if len(report.skipped) > 20:
+        typer.echo(f"  ... and {len(report.skipped) - 20} more (see --json)")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.stage_seconds.items())
+    typer.echo(f"seconds:    {report.seconds:.1f} ({stages})")
+
+
+def _build(sources: list[Path], index: Path, embedder: str | None, full: bool, as_json: bool,
+           quiet: bool) -> None:
+    from knowledge_base.builder import build_index
+    from knowledge_base.embedders import make_embedder
+
+    s = _settings()
+    emb = make_embedder(embedder or s.kb.embedder, threads=s.kb.index.threads, device=s.kb.device)
+    report = build_index(sources, index, emb, s.kb.chunker, s.kb.index, full=full,
+                         progress=False if (quiet or as_json) else None)
+    _print_build(report, as_json)
+
+
+@app.command()
+@cli_errors
+def setup(full: bool = typer.Option(False, "--full", help="Re-chunk everything (vectors still come from the cache)."),
+          as_json: bool = JsonOpt) -> None:
+    """Build (or update) the default index from the shipped corpus (paths in settings).
+
+    A fresh build of the default corpus takes about 4 minutes on 2 CPU cores; later runs reuse
+    unchanged documents and take seconds."""
+    s = _settings()
+    _build(s.paths.corpus, s.paths.index_dir, None, full, as_json, quiet=False)
+
+
+@kb_app.command("build")
+@cli_errors
+def kb_build(
+    source: list[Path] = typer.Option(..., "--source", help="File or directory (read recursively); repeatable."),
+    index: Optional[Path] = IndexOpt,
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="use-multilingual | minilm | st:<path> | hash (default: kb.embedder)."),
+    full: bool = typer.Option(False, "--full", help="Re-chunk and re-tokenise every document instead of reusing unchanged ones."),
+    as_json: bool = JsonOpt,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Build or incrementally update an index from source files.
+
+    Reads MedQuAD XML, QA CSV (UTF-8 or GB18030), JSONL, Markdown, TXT, HTML and PDF; unreadable
+    files are reported and skipped. The new build replaces the old one atomically: if the build is
+    interrupted, the previous index keeps serving."""
+    _build(source, _index_dir(index), embedder, full, as_json, quiet)
+
+
+@kb_app.command("search")
+@cli_errors
+def kb_search(
+    query: str = typer.Argument(..., help="The question, in Chinese or English."),
+    index: Optional[Path] = IndexOpt,
+    k: int = typer.Option(10, "-k", "--k", min=1, max=100, help="Number of results."),
+    method: Optional[str] = typer.Option(None, "--method", help="hybrid | bm25 | dense (default: retrieval.method)."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Must match the index's embedder (default: the one in its manifest)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Search the index. JSON: a list of {doc_id, chunk_id, title, url, source, lang, score, text}."""
+    retriever = _retriever(index, embedder, method)
+    passages = retriever.search(query, k=k)
+    if as_json:
+        _echo_json([p.to_json() for p in passages])
+        return
+    if not passages:
+        typer.echo("no result / 没有找到相关内容")
+    for i, p in enumerate(passages, 1):
+        snippet = " ".join(p.text.split())[:220]
+        typer.echo(f"[{i}] {p.score:.4f}  {p.doc_id}  {p.title}  ({p.source}, {p.lang})")
+        if p.url:
+            typer.echo(f"     {p.url}")
+        typer.echo(f"     {snippet}")
+    t = retriever.last_timings
+    typer.echo(f"({t.total_ms:.1f} ms)", err=True)
+
+
+@kb_app.command("stats")
+@cli_errors
+def kb_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Counts, embedder, index type and build time of the current build."""
+    from knowledge_base.inspect import index_stats
+
+    stats = index_stats(_index_dir(index))
+    if as_json:
+        _echo_json(stats)
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key + ':':<16}{json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value}")
+
+
+@kb_app.command("verify")
+@cli_errors
+def kb_verify(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Check the current build: manifest, file checksums, counts across FAISS, BM25 and SQLite,
+    per-document hashes. Exit code 1 when a check fails."""
+    from knowledge_base.inspect import verify_index
+
+    result = verify_index(_index_dir(index))
+    if as_json:
+        _echo_json(result)
+    else:
+        for check in result["checks"]:
+            typer.echo(f"{'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
+        typer.echo("index OK" if result["ok"] else "index BROKEN: rebuild with medchat kb build --full")
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@eval_app.command("retrieval")
+@cli_errors
+def eval_retrieval(
+    file: Path = typer.Argument(..., help='JSONL: {"id","question","relevant":[doc_id,...]} and optional "grades":{doc_id:1-4}.'),
+    index: Optional[Path] = IndexOpt,
+    method: Optional[str] = typer.Option(None, "--method", help="hybrid | bm25 | dense (default: retrieval.method)."),
+    per_question: bool = typer.Option(False, "--per-question", help="Include every question's ranking in the JSON."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 (and avg_score@1 with grades) of the retriever."""
+    from knowledge_base.evaluation import evaluate, load_questions
+
+    questions = load_questions(file)
+    retriever = _retriever(index, None, method)
+    # 20 chunks give 10 distinct documents even when a document contributes two chunks.
+    result = evaluate(lambda q: retriever.search(q, k=20), questions, per_question=per_question)
+    result = {"file": str(file), "method": retriever.config.method, **result}
+    if as_json:
+        _echo_json(result)
+        return
+    keys = [k for k in ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "avg_score@1") if k in result]
+    typer.echo("  ".join(f"{k}={result[k]}" for k in keys))
+    for group, metrics in result.get("groups", {}).items():
+        typer.echo(f"  {group}: " + "  ".join(f"{k}={metrics[k]}" for k in keys if k in metrics))
+    typer.echo(f"  latency p50={result['latency_ms']['p50']} ms p95={result['latency_ms']['p95']} ms")
+
+
+@bench_app.command("kb")
+@cli_errors
+def bench_kb(
+    out: Path = typer.Option(Path("data/bench/kb.json"), "--out", help="Where to write the JSON figures."),
+    synthetic: int = typer.Option(1_000_000, "--synthetic", min=0, help="Chunks in the synthetic index (0 to skip)."),
+    queries: int = typer.Option(200, "--queries", min=1, help="Queries timed per index."),
+    index: Optional[Path] = IndexOpt,
+    rebuild_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Scratch directory (default: a temp dir)."),
+    quick: bool = typer.Option(False, "--quick", help="Small corpus slice and 20k synthetic chunks (CI smoke)."),
+    skip_build: bool = typer.Option(False, "--skip-build", help="Time queries on the existing index; build and incremental figures come from a ~300-file slice."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Override kb.embedder (e.g. hash for a smoke run)."),
+) -> None:
+    """Build throughput, incremental rebuild time, query latency p50/p95 at the default corpus and
+    at a synthetic index, peak memory. Prints a table and writes JSON."""
+    from knowledge_base.bench import run_kb_bench
+
+    result = run_kb_bench(settings=_settings(), out=out, synthetic=synthetic, n_queries=queries,
+                          index_dir=index, work_dir=rebuild_dir, quick=quick, echo=typer.echo,
+                          skip_build=skip_build, embedder=embedder)
+    typer.echo(f"written: {out}")
+    del result
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""One settings object for the whole application.
+
+Read in this order, later wins: defaults in code -> ``settings.yaml`` -> environment variables
+``MEDCHAT_<SECTION>__<FIELD>`` (e.g. ``MEDCHAT_KB__EMBEDDER=minilm``,
+``MEDCHAT_RETRIEVAL__METHOD=bm25``) -> explicit overrides (CLI options).
+
+The YAML file is ``$MEDCHAT_SETTINGS`` when set, else ``./settings.yaml`` when present, else the
+project's own ``settings.yaml``. Relative paths inside are resolved against the project root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_file() -> Path | None:
+    env = os.environ.get("MEDCHAT_SETTINGS")
+    if env:
+        return Path(env)
+    for candidate in (Path.cwd() / "settings.yaml", PROJECT_ROOT / "settings.yaml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class PathSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    corpus: list[Path] = Field(default_factory=lambda: [Path("data/corpus")], description=(
+        "Source files or directories of the default knowledge base (read recursively)."))
+    index_dir: Path = Field(default=Path("data/index/default"), description=(
+        "Index directory used when a command gets no --index."))
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, Path)) else value
+
+    def resolved(self, root: Path) -> "PathSettings":
+        def fix(p: Path) -> Path:
+            p = p.expanduser()
+            return p if p.is_absolute() else (root / p)
+
+        return PathSettings(corpus=[fix(p) for p in self.corpus], index_dir=fix(self.index_dir))
+
+
+class KBSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    embedder: str = Field(default="use-multilingual", description=(
+        "use-multilingual (default, zh+en, offline) | minilm (English, offline) | "
+        "st:<HF id or local path> | hash (tests only)."))
+    device: str = Field(default="cpu", description="Device for sentence-transformers embedders (cpu, cuda).")
+    chunker: ChunkerConfig = Field(default_factory=ChunkerConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
+                                      extra="forbid")
+    paths: PathSettings = Field(default_factory=PathSettings)
+    kb: KBSettings = Field(default_factory=KBSettings)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import YamlConfigSettingsSource
+
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = settings_file()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from YAML + environment, with relative paths resolved against the project root."""
+    settings = Settings(**overrides)
+    settings.paths = settings.paths.resolved(PROJECT_ROOT)
+    return settings
