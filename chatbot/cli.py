@@ -104,6 +104,10 @@ def _build(sources: list[Path], index: Path, embedder: str | None, full: bool, a
     from knowledge_base.builder import build_index
     from knowledge_base.embedders import make_embedder
 
+    import logging
+
+    if not (quiet or as_json):
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     s = _settings()
     emb = make_embedder(embedder or s.kb.embedder, threads=s.kb.index.threads, device=s.kb.device)
     report = build_index(sources, index, emb, s.kb.chunker, s.kb.index, full=full,

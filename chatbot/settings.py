@@ -86,3 +86,47 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**overrides)
     settings.paths = settings.paths.resolved(PROJECT_ROOT)
     return settings
+
+
+def reference_markdown() -> str:
+    """docs/CONFIGURATION.md, generated from the field descriptions so the docs cannot drift
+    (a test compares the file with this output)."""
+    import dataclasses
+
+    lines = ["# Configuration reference", "",
+             "Generated from the code by `python -m chatbot.settings > docs/CONFIGURATION.md`.",
+             "Set a field in `settings.yaml` or with an environment variable "
+             "`MEDCHAT_<SECTION>__<FIELD>` (nested sections joined with `__`), e.g. "
+             "`MEDCHAT_KB__INDEX__USE_GPU=true`.", ""]
+
+    def table(title: str, env: str, rows: list[tuple[str, object, str]]) -> None:
+        lines.extend([f"## `{title}`", "", "| field | default | env | meaning |", "|---|---|---|---|"])
+        for name, default, help_text in rows:
+            cell = help_text.replace("|", "\\|")  # a bare | would split the Markdown cell
+            lines.append(f"| `{name}` | `{default}` | `{env}__{name.upper()}` | {cell} |")
+        lines.append("")
+
+    def model_rows(model: type[BaseModel]) -> list[tuple[str, object, str]]:
+        rows = []
+        for name, f in model.model_fields.items():
+            if dataclasses.is_dataclass(f.annotation):
+                continue
+            default = f.get_default(call_default_factory=True)
+            if isinstance(default, list):
+                default = [str(p) for p in default]
+            rows.append((name, default, f.description or ""))
+        return rows
+
+    def dc_rows(cls) -> list[tuple[str, object, str]]:
+        return [(f.name, f.default, f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
+
+    table("paths", "MEDCHAT_PATHS", model_rows(PathSettings))
+    table("kb", "MEDCHAT_KB", model_rows(KBSettings))
+    table("kb.chunker", "MEDCHAT_KB__CHUNKER", dc_rows(ChunkerConfig))
+    table("kb.index", "MEDCHAT_KB__INDEX", dc_rows(IndexConfig))
+    table("retrieval", "MEDCHAT_RETRIEVAL", dc_rows(RetrievalConfig))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(reference_markdown())

@@ -14,6 +14,7 @@ leaves the previous build serving.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -32,7 +33,7 @@ from .config import ChunkerConfig, IndexConfig
 from .dense import DenseIndex
 from .embedders import Embedder
 from .errors import BuildError, IndexCorruptError, IndexNotFoundError
-from .loaders import load_sources
+from .loaders import LOADER_VERSION, KnownFile, load_sources
 from .manifest import IndexLayout, read_manifest, versions, write_manifest
 from .records import Chunk, Document, SkippedFile, sha256_text
 from .store import CHUNKS_FILE, ChunkStore, ChunkWriter, EmbeddingCache
@@ -115,24 +116,29 @@ class _BuildLock:
         self.fh.close()
 
 
-def _previous_store(layout: IndexLayout, chunker: ChunkerConfig, embedder: Embedder,
-                    full: bool) -> ChunkStore | None:
-    """The serving build's store, when its chunks can be reused by this build."""
+def _previous_store(layout: IndexLayout, chunker: ChunkerConfig,
+                    full: bool) -> tuple[ChunkStore | None, dict[str, KnownFile]]:
+    """The serving build's store when its chunks can be reused, and its unchanged-file map when
+    even parsing can be skipped (same loader version)."""
     if full:
-        return None
+        return None, {}
     try:
         build = layout.current_build()
         manifest = read_manifest(build)
         store = ChunkStore(build / CHUNKS_FILE)
     except (IndexNotFoundError, IndexCorruptError) as exc:
         log.info("no reusable previous build: %s", exc.message)
-        return None
+        return None, {}
     if (manifest.get("chunker") != chunker.as_dict()
             or manifest.get("tokenizer") != TOKENIZER_VERSION):
         log.info("chunker or tokenizer changed since the previous build: re-chunking everything")
         store.close()
-        return None
-    return store
+        return None, {}
+    if manifest.get("loader") != LOADER_VERSION:
+        return store, {}
+    known = {path: KnownFile(sha, ids, tuple(SkippedFile(p, r) for p, r in problems))
+             for path, (sha, ids, problems) in store.known_files().items()}
+    return store, known
 
 
 def _cleanup_stale(layout: IndexLayout, keep: int) -> None:
@@ -180,28 +186,35 @@ def build_index(
     def stage_done(name: str, t0: float) -> float:
         now = time.perf_counter()
         stages[name] = now - t0
+        log.info("build: %s done in %.1f s", name, now - t0)  # progress in logs without a TTY
         return now
 
     with _BuildLock(layout.lock):
         _cleanup_stale(layout, keep=keep_previous)
         t = time.perf_counter()
-        loaded = load_sources(sources)
-        if not loaded.documents:
+        previous, known = _previous_store(layout, chunker_config, full)
+        loaded = load_sources(sources, known)
+        if not loaded.documents and not loaded.reused_doc_ids:
+            if previous is not None:
+                previous.close()
             raise BuildError("no document could be loaded from " + ", ".join(map(str, sources)),
                              hint="check the paths; skipped files: "
                                   + "; ".join(f"{s.path}: {s.reason}" for s in loaded.skipped[:5]))
         t = stage_done("load", t)
 
-        previous = _previous_store(layout, chunker_config, embedder, full)
-        prev_docs = previous.documents() if previous else {}
+        prev_rows = previous.document_rows() if previous is not None else {}
+        hashes = {doc.id: doc.content_hash() for doc in loaded.documents}
+        unchanged = {d for d, h in hashes.items() if d in prev_rows and prev_rows[d][1] == h}
+        prev_chunks = (previous.chunks_by_doc(unchanged | set(loaded.reused_doc_ids))
+                       if previous is not None else {})
         chunker = Chunker(chunker_config)
         doc_rows, chunk_rows = [], []
         reused = 0
-        update = bar("chunk+tokenize", len(loaded.documents))
+        update = bar("chunk+tokenize", len(loaded.documents) + len(loaded.reused_doc_ids))
         for doc in loaded.documents:
-            h = doc.content_hash()
-            if previous is not None and prev_docs.get(doc.id, (None,))[0] == h:
-                triples = previous.chunks_of(doc.id)
+            h = hashes[doc.id]
+            if doc.id in unchanged and doc.id in prev_chunks:
+                triples = prev_chunks[doc.id]
                 reused += 1
             else:
                 triples = [(c, " ".join(tokenize(f"{c.title}\n{c.text}")),
@@ -209,6 +222,11 @@ def build_index(
             doc_rows.append((doc.id, h, doc.path, doc.title, doc.url, doc.source, doc.lang,
                              doc.license, len(triples)))
             chunk_rows.extend(triples)
+            update(1)
+        for doc_id in loaded.reused_doc_ids:  # from unchanged files: not even parsed
+            doc_rows.append(prev_rows[doc_id])
+            chunk_rows.extend(prev_chunks[doc_id])
+            reused += 1
             update(1)
         update.close()
         if previous is not None:
@@ -244,7 +262,9 @@ def build_index(
         bm25.save(tmp)
         t = stage_done("bm25", t)
         writer = ChunkWriter(tmp / CHUNKS_FILE)
-        writer.add_files((f.path, f.sha256, f.size, f.n_documents) for f in loaded.files)
+        writer.add_files((f.path, f.sha256, f.size, f.n_documents,
+                          json.dumps([[p.path, p.reason] for p in f.problems], ensure_ascii=False))
+                         for f in loaded.files)
         writer.add_documents(doc_rows)
         writer.add_chunks((i, c, tokens, h) for i, (c, tokens, h) in enumerate(chunk_rows))
         writer.close()
@@ -259,6 +279,7 @@ def build_index(
             "embedder": {"name": embedder.name, "dim": int(vectors.shape[1])},
             "chunker": chunker_config.as_dict(),
             "tokenizer": TOKENIZER_VERSION,
+            "loader": LOADER_VERSION,
             "index": index_config.as_dict(),
             "dense_index": {"type": dense.kind, "ntotal": dense.ntotal,
                             "views": dense.ntotal - len(chunk_rows)},
@@ -296,8 +317,9 @@ def _embed(texts: list[tuple[str, str]], embedder: Embedder, layout: IndexLayout
     Returns (vectors, texts embedded now, texts served from the cache)."""
     cache = EmbeddingCache(layout.cache)
     try:
-        embedder.warm_up()
-        dim = int(embedder.dim) if embedder.dim else int(embedder.encode(["dim"]).shape[1])
+        if not embedder.dim:  # sentence-transformers learn their dimension when loaded
+            embedder.warm_up()
+        dim = int(embedder.dim) or int(embedder.encode(["dim"]).shape[1])
         hashes = [h for h, _ in texts]
         known = cache.get_many(embedder.name, list(dict.fromkeys(hashes)), dim)
         todo: dict[str, str] = {}
@@ -306,6 +328,8 @@ def _embed(texts: list[tuple[str, str]], embedder: Embedder, layout: IndexLayout
                 todo[h] = text
         update = bar("embed", len(todo))
         items = list(todo.items())
+        if items:
+            embedder.warm_up()  # loading USE costs ~1.5 s: only when something is new
         for start in range(0, len(items), EMBED_BATCH):
             batch = items[start:start + EMBED_BATCH]
             vecs = embedder.encode([text for _, text in batch])

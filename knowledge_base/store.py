@@ -3,6 +3,7 @@ embedding cache shared by all builds of an index directory (``cache/embeddings.s
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -17,7 +18,7 @@ CHUNKS_FILE = "chunks.sqlite"
 
 _SCHEMA = """
 CREATE TABLE files(path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-                   n_documents INTEGER NOT NULL);
+                   n_documents INTEGER NOT NULL, problems TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE documents(doc_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, path TEXT,
                        title TEXT, url TEXT, source TEXT, lang TEXT, license TEXT,
                        n_chunks INTEGER NOT NULL);
@@ -46,8 +47,9 @@ class ChunkWriter:
         self.conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")  # fsync'd at close
         self.conn.executescript(_SCHEMA)
 
-    def add_files(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
-        self.conn.executemany("INSERT INTO files VALUES (?,?,?,?)", rows)
+    def add_files(self, rows: Iterable[tuple[str, str, int, int, str]]) -> None:
+        """rows of (path, sha256, size, n_documents, problems as JSON)."""
+        self.conn.executemany("INSERT INTO files VALUES (?,?,?,?,?)", rows)
 
     def add_documents(self, rows: Iterable[tuple]) -> None:
         self.conn.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)", rows)
@@ -107,19 +109,40 @@ class ChunkStore:
                                lang=r[7], score=score, section=r[8], question=r[9], scores=parts))
         return out
 
+    def known_files(self) -> dict[str, tuple[str, tuple[str, ...], list[list[str]]]]:
+        """path -> (sha256, ids of the documents it gave, [[path, reason], ...] line problems)."""
+        with self._lock:
+            files = self._conn.execute("SELECT path, sha256, problems FROM files").fetchall()
+            docs = self._conn.execute("SELECT path, doc_id FROM documents ORDER BY rowid").fetchall()
+        by_path: dict[str, list[str]] = {}
+        for path, doc_id in docs:
+            by_path.setdefault(path, []).append(doc_id)
+        return {p: (sha, tuple(by_path.get(p, ())), json.loads(problems)) for p, sha, problems in files}
+
+    def document_rows(self) -> dict[str, tuple]:
+        """doc_id -> its full documents-table row."""
+        with self._lock:
+            return {r[0]: tuple(r) for r in self._conn.execute("SELECT * FROM documents")}
+
     def documents(self) -> dict[str, tuple[str, int]]:
         """doc_id -> (content hash, number of chunks)."""
         with self._lock:
             return {d: (h, n) for d, h, n in
                     self._conn.execute("SELECT doc_id, content_hash, n_chunks FROM documents")}
 
-    def chunks_of(self, doc_id: str) -> list[tuple[Chunk, str, str]]:
-        """(chunk, tokens, embed hash) of one document, in order."""
+    def chunks_by_doc(self, doc_ids: set[str]) -> dict[str, list[tuple[Chunk, str, str]]]:
+        """(chunk, tokens, embed hash) of many documents in one pass, each list in chunk order.
+        One scan beats one query per document: 24k documents in ~1 s instead of ~6 s."""
+        out: dict[str, list[tuple[Chunk, str, str]]] = {}
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_CHUNK_COLS}, tokens, embed_hash FROM chunks WHERE doc_id=? ORDER BY n",
-                (doc_id,)).fetchall()
-        return [(chunk_from_row(r), r[12], r[13]) for r in rows]
+                f"SELECT {_CHUNK_COLS}, tokens, embed_hash FROM chunks ORDER BY idx").fetchall()
+        for r in rows:
+            if r[1] in doc_ids:
+                out.setdefault(r[1], []).append((chunk_from_row(r), r[12], r[13]))
+        for triples in out.values():
+            triples.sort(key=lambda t: t[0].n)
+        return out
 
     def lang_mask(self, lang: str) -> np.ndarray:
         """Boolean array over chunk idx: True where the chunk is in ``lang``."""
@@ -154,6 +177,14 @@ class EmbeddingCache:
 
     def get_many(self, embedder: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
+        if len(hashes) > 5000:
+            # A rebuild wants (nearly) the whole cache: one scan beats ~70 IN-queries (~1 s vs ~4 s).
+            wanted = set(hashes)
+            for h, blob in self.conn.execute(
+                    "SELECT text_hash, vec FROM vectors WHERE embedder=? AND dim=?", (embedder, dim)):
+                if h in wanted:
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
+            return out
         # SQLite caps bound parameters (32766 in recent builds); 900 per query stays far below.
         for start in range(0, len(hashes), 900):
             part = hashes[start:start + 900]

@@ -11,9 +11,7 @@ from .records import Lang
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_BLANK_LINES = re.compile(r"\n\s*\n+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def detect_lang(text: str) -> Lang:
@@ -33,21 +31,24 @@ def cjk_ratio(text: str) -> float:
 
 
 def clean_text(text: str) -> str:
-    """Normalise a loaded text: NFKC (full-width ASCII -> ASCII; keeps CJK punctuation 。！？),
-    HTML entities, control characters out, runs of spaces folded, blank lines collapsed."""
+    """Normalise a loaded text: HTML entities, full-width ASCII -> ASCII (CJK punctuation
+    ，；：！？（） stays: the Chinese sentence splitter and readers rely on it), control characters
+    out, runs of spaces folded, blank lines collapsed, lines stripped."""
     if not text:
         return ""
-    text = html.unescape(text)
-    # Full-width ASCII forms (Ａ１＠) become ASCII; CJK punctuation (，；：！？（）) stays, because
-    # the Chinese sentence splitter and readers rely on it.
-    text = text.translate(_FULLWIDTH)
-    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
-    text = _BLANK_LINES.sub("\n\n", text)
-    return "\n".join(line.strip() for line in text.split("\n")).strip()
+    if "&" in text:
+        text = html.unescape(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
+    # str.split() folds every whitespace run (tab, NBSP, ideographic space) in C; a regex doing
+    # the same over the corpus took 2 s of a 5 s load.
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 _CJK_PUNCT = set("，；：！？（）")
 # One str.translate table instead of a Python call per character: 10x faster on the corpus.
-_FULLWIDTH = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xFF01, 0xFF5F)
-              if chr(cp) not in _CJK_PUNCT}
+_TRANSLATE: dict[int, str | None] = {
+    cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xFF01, 0xFF5F)
+    if chr(cp) not in _CJK_PUNCT}
+_TRANSLATE.update({cp: None for cp in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F,
+                                       0xFFFE, 0xFFFF]})

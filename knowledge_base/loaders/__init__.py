@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +17,12 @@ from .medquad import load_medquad
 from .tabular import load_csv
 from .textual import load_html, load_markdown, load_pdf, load_txt
 
-__all__ = ["FileInfo", "FileLoad", "LoadResult", "MAX_FILE_BYTES", "iter_files", "load_file", "load_sources",
-           "read_source"]
+__all__ = ["LOADER_VERSION", "FileInfo", "FileLoad", "KnownFile", "LoadResult", "MAX_FILE_BYTES",
+           "iter_files", "load_file", "load_sources", "read_source"]
+
+# Bump whenever any loader (or clean_text) gives different documents for the same bytes: an
+# incremental build reuses an unchanged file's documents only while this matches.
+LOADER_VERSION = "2"
 
 # Every loader reads its file whole into memory (and a single-document format becomes one
 # Document). Real sources are far smaller (the largest MedQuAD XML is 60 KB); a 50 MB+ file in a
@@ -46,13 +50,25 @@ class FileInfo:
     sha256: str
     size: int
     n_documents: int
+    problems: tuple[SkippedFile, ...] = ()  # bad lines of a JSONL file that was still loaded
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """A file of the previous build: if its bytes still hash to ``sha256``, its documents
+    (``doc_ids``) are taken from that build instead of being parsed again."""
+
+    sha256: str
+    doc_ids: tuple[str, ...]
+    problems: tuple[SkippedFile, ...] = ()  # reported again, as if the file had been parsed
 
 
 @dataclass
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)  # whole files, JSONL lines, duplicate ids
-    files: list[FileInfo] = field(default_factory=list)
+    files: list[FileInfo] = field(default_factory=list)  # every loaded file, parsed or reused
+    reused_doc_ids: list[str] = field(default_factory=list)  # from unchanged known files
 
 
 @dataclass(frozen=True)
@@ -112,15 +128,21 @@ def _rel(path: Path, root: Path | None) -> str:
     return path.relative_to(root).as_posix() if root is not None else path.name
 
 
-def read_source(path: Path, root: Path | None = None) -> FileLoad:
+def _read_checked(path: Path) -> tuple[bytes, str]:
+    ext = path.suffix.lower()
+    if ext not in _LOADERS:
+        raise LoaderError(f"unsupported file type {ext}" if ext else "unsupported file type (no extension)")
+    return _read(path, ext), ext
+
+
+def read_source(path: Path, root: Path | None = None, data: bytes | None = None) -> FileLoad:
     """Load one file with its hash and any per-line problems. Raises LoaderError."""
     path = Path(path)
-    ext = path.suffix.lower()
-    loader = _LOADERS.get(ext)
-    if loader is None:
-        raise LoaderError(f"unsupported file type {ext}" if ext else "unsupported file type (no extension)")
-    data = _read(path, ext)
-    loaded = loader(data, path, _rel(path, root))
+    if data is None:
+        data, ext = _read_checked(path)
+    else:
+        ext = path.suffix.lower()
+    loaded = _LOADERS[ext](data, path, _rel(path, root))
     documents, problems = loaded if isinstance(loaded, tuple) else (loaded, [])
     return FileLoad(documents, problems, hashlib.sha256(data).hexdigest(), len(data))
 
@@ -131,12 +153,26 @@ def load_file(path: Path, root: Path | None = None) -> list[Document]:
     return read_source(path, root).documents
 
 
-def load_sources(paths: Sequence[str | Path]) -> LoadResult:
+def load_sources(paths: Sequence[str | Path], known: Mapping[str, KnownFile] | None = None) -> LoadResult:
+    """Every document under ``paths``. ``known`` (relative path -> KnownFile) lets an incremental
+    build skip parsing files whose bytes did not change."""
     result = LoadResult()
     first_seen: dict[str, str] = {}  # document id -> file that provided it
     for path, root in _walk(paths):
+        rel = _rel(path, root)
         try:
-            loaded = read_source(path, root)
+            data, _ = _read_checked(path)
+            prior = (known or {}).get(rel)
+            if prior is not None and not any(d in first_seen for d in prior.doc_ids):
+                sha = hashlib.sha256(data).hexdigest()
+                if sha == prior.sha256:
+                    first_seen.update((d, str(path)) for d in prior.doc_ids)
+                    result.reused_doc_ids.extend(prior.doc_ids)
+                    result.skipped += prior.problems
+                    result.files.append(FileInfo(rel, sha, len(data), len(prior.doc_ids),
+                                                 prior.problems))
+                    continue
+            loaded = read_source(path, root, data)
         except LoaderError as exc:
             result.skipped.append(SkippedFile(str(path), exc.message))
             continue
@@ -150,5 +186,5 @@ def load_sources(paths: Sequence[str | Path]) -> LoadResult:
             result.documents.append(doc)
             kept += 1
         result.skipped += loaded.problems
-        result.files.append(FileInfo(_rel(path, root), loaded.sha256, loaded.size, kept))
+        result.files.append(FileInfo(rel, loaded.sha256, loaded.size, kept, tuple(loaded.problems)))
     return result

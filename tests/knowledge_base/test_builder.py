@@ -188,3 +188,59 @@ def test_old_builds_are_pruned(tmp_path, corpus_dir):
     builds = [p for p in (index / "builds").iterdir()]
     assert len(builds) == 2  # current + one previous for rollback
     assert IndexLayout(index).current_build() in [b.resolve() for b in builds]
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path, corpus_dir, monkeypatch):
+    from knowledge_base import loaders
+
+    index = tmp_path / "idx"
+    build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    parsed = []
+    real = loaders._LOADERS[".jsonl"]
+    monkeypatch.setitem(loaders._LOADERS, ".jsonl", lambda data, path, rel: parsed.append(rel) or real(data, path, rel))
+    write_jsonl(corpus_dir / "new.jsonl", [{"id": "n1", "text": "Hiccups are spasms of the diaphragm."}])
+    report = build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    assert parsed == ["new.jsonl"]  # en.jsonl and zh.jsonl came from the previous build
+    assert report.documents == 7 and report.reused_documents == 6
+    assert verify_index(index)["ok"]
+    assert Retriever(index).search("hiccups diaphragm", k=1, method="bm25")[0].doc_id == "n1"
+    assert Retriever(index).search("uric acid", k=1, method="bm25")[0].doc_id == "gout"
+
+
+def test_reused_file_still_reports_its_bad_lines(tmp_path, corpus_dir):
+    (corpus_dir / "mixed.jsonl").write_text('{"id": "ok", "text": "fine text"}\nnot json\n', encoding="utf-8")
+    index = tmp_path / "idx"
+    first = build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    second = build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    assert [s.reason for s in first.skipped] == [s.reason for s in second.skipped]
+    assert len(second.skipped) == 1 and second.skipped[0].path.endswith("mixed.jsonl:2")
+
+
+def test_new_duplicate_of_a_reused_file_is_resolved_by_order(tmp_path, corpus_dir):
+    index = tmp_path / "idx"
+    build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    # "a_first.jsonl" sorts before "en.jsonl" and claims the id "gout": it wins, as in a full build
+    write_jsonl(corpus_dir / "a_first.jsonl", [{"id": "gout", "text": "Replacement gout text about cherries."}])
+    inc = build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    full = build_index([corpus_dir], tmp_path / "full", HashEmbedder(64), full=True, progress=False)
+    assert inc.documents == full.documents == 6
+    assert {s.reason for s in inc.skipped} == {s.reason for s in full.skipped}
+    hit = Retriever(index).search("cherries", k=1, method="bm25")[0]
+    assert hit.doc_id == "gout" and "cherries" in hit.text
+
+
+def test_loader_version_change_parses_everything(tmp_path, corpus_dir, monkeypatch):
+    from knowledge_base import builder, loaders
+
+    index = tmp_path / "idx"
+    build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    monkeypatch.setattr(builder, "LOADER_VERSION", "999")
+    parsed = []
+    real = loaders._LOADERS[".jsonl"]
+    monkeypatch.setitem(loaders._LOADERS, ".jsonl", lambda data, path, rel: parsed.append(rel) or real(data, path, rel))
+    report = build_index([corpus_dir], index, HashEmbedder(64), progress=False)
+    # every file was parsed again; documents are still reused by content hash
+    assert sorted(parsed) == ["en.jsonl", "zh.jsonl"]
+    assert report.reused_documents == 6
+    manifest = read_manifest(IndexLayout(index).current_build())
+    assert manifest["loader"] == "999"
