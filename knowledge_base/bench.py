@@ -517,7 +517,7 @@ def build_synthetic_index(root: Path, n: int, settings: "Settings", centres: np.
     t = time.perf_counter()
     docs = _doc_rows(n)
     writer = ChunkWriter(build / CHUNKS_FILE)
-    writer.add_files([("synthetic", "0" * 64, 0, len(docs))])
+    writer.add_files([("synthetic", "0" * 64, 0, len(docs), "[]")])
     writer.add_documents(docs)
     writer.add_chunks(_synthetic_chunks(terms, n, SYNTH_SEED))
     writer.close()

@@ -15,12 +15,12 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def detect_lang(text: str) -> Lang:
-    """zh or en. Mixed text goes to the dominant script, counting one CJK character against one
-    Latin word: a CJK character carries roughly a word's worth of meaning (e.g. "我有 diabetes
-    吗" is Chinese, "What is 高血压 in English" is English)."""
+    """zh or en. Mixed text goes to the dominant language, counting Chinese words as CJK
+    characters / 1.5 (the mean jieba word length) against Latin words: "我有 diabetes 吗" is
+    Chinese, "What does 高血压 mean?" is English."""
     cjk = len(_CJK.findall(text))
     latin = len(_LATIN_WORD.findall(text))
-    return "zh" if cjk > 0 and cjk >= latin else "en"
+    return "zh" if cjk > 0 and cjk / 1.5 >= latin else "en"
 
 
 def cjk_ratio(text: str) -> float:

@@ -22,7 +22,7 @@ __all__ = ["LOADER_VERSION", "FileInfo", "FileLoad", "KnownFile", "LoadResult", 
 
 # Bump whenever any loader (or clean_text) gives different documents for the same bytes: an
 # incremental build reuses an unchanged file's documents only while this matches.
-LOADER_VERSION = "2"
+LOADER_VERSION = "3"
 
 # Every loader reads its file whole into memory (and a single-document format becomes one
 # Document). Real sources are far smaller (the largest MedQuAD XML is 60 KB); a 50 MB+ file in a
