@@ -255,6 +255,150 @@ def bench_kb(
     del result
 
 
+def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None):
+    from .app import build_app
+    from .settings import load_settings
+
+    s = load_settings()
+    if backend:
+        s.llm.backend = backend
+    if model:
+        s.llm.model = model
+    if index is not None:
+        s.paths.index_dir = index
+    return build_app(s)
+
+
+BackendOpt = typer.Option(None, "--backend", help="llamacpp | transformers | openai | fake (default: llm.backend).")
+ModelOpt = typer.Option(None, "--model", help="gemma3-270m | smollm2-135m | path | HF id | served name (default: llm.model).")
+
+
+@app.command()
+@cli_errors
+def ask(
+    question: str = typer.Argument(..., help="The patient's question, in Chinese or English."),
+    session: Optional[str] = typer.Option(None, "--session", help="Continue this session id (multi-turn)."),
+    index: Optional[Path] = IndexOpt,
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Answer one question from the knowledge base, with numbered sources.
+
+    JSON: {answer, lang, intent, emotion, red_flag, citations:[{n, doc_id, title, url}],
+    passages, flags, timings:{retrieval_ms, ttft_ms, total_ms}, backend, session_id}."""
+    result = _app(backend, model, index).service.ask(question, session_id=session)
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    typer.echo(result.answer)
+    _print_sources(result)
+    typer.echo(f"(session {result.session_id}; {result.timings['total_ms']:.0f} ms; {result.backend})", err=True)
+
+
+def _print_sources(result) -> None:
+    if not result.citations:
+        return
+    typer.echo("")
+    for c in result.citations:
+        typer.echo(f"[{c['n']}] {c['title']} — {c['source']} {c['url']}".rstrip())
+
+
+@app.command()
+@cli_errors
+def chat(
+    index: Optional[Path] = IndexOpt,
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    session: Optional[str] = typer.Option(None, "--session", help="Resume this session id."),
+) -> None:
+    """Terminal chat with streaming answers. Commands: /new (new conversation), /sources (sources
+    of the last answer), /quit."""
+    application = _app(backend, model, index)
+    typer.echo("MedChat — type your question (中文 / English). /new /sources /quit")
+    last = None
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            break
+        command = line.strip().lower()
+        if command in ("/quit", "/exit"):
+            break
+        if command == "/new":
+            session, last = None, None
+            typer.echo("(new conversation / 新对话)")
+            continue
+        if command == "/sources":
+            if last is None or not last.passages:
+                typer.echo("(no sources / 暂无来源)")
+            for p in (last.passages if last else []):
+                typer.echo(f"[{p['n']}] {p['title']} — {p['source']} {p['url']}".rstrip())
+            continue
+        streamed = []
+        for event in application.service.reply(session, line):
+            if event.kind == "token":
+                streamed.append(event.data)
+                typer.echo(event.data, nl=False)
+            elif event.kind == "final":
+                last = event.data
+        session = last.session_id
+        if streamed:
+            typer.echo("\n" + "-" * 40)
+        typer.echo(last.answer)
+        _print_sources(last)
+
+
+@eval_app.command("generation")
+@cli_errors
+def eval_generation(
+    file: Path = typer.Argument(..., help='JSONL: {"id","question"} + optional "lang","reference","history","answerable".'),
+    index: Optional[Path] = IndexOpt,
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the first N questions (0 = all)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the full engine (retrieval included) on every question and score the answers:
+    language match, citation validity, support, repetition, fallback and no-source honesty,
+    ROUGE-L against references, latency."""
+    from .gen_eval import run_generation_eval
+
+    application = _app(backend, model, index)
+    result = run_generation_eval(application, file, limit=limit)
+    if as_json:
+        _echo_json(result)
+        return
+    summary = result["summary"]
+
+    def line(block: dict) -> str:
+        means = "  ".join(f"{k}={v:.3f}" for k, v in block["means"].items() if k != "latency_ms")
+        lat = block.get("latency_ms", {})
+        return f"n={block['n']}  {means}  latency_p50={lat.get('p50', 0):.0f}ms"
+
+    typer.echo(f"{result['backend']}: " + line(summary))
+    for lang, block in summary.get("by_lang", {}).items():
+        typer.echo(f"  {lang}: " + line(block))
+
+
+@bench_app.command("chat")
+@cli_errors
+def bench_chat(
+    out: Path = typer.Option(Path("data/bench/chat.json"), "--out", help="Where to write the JSON figures."),
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    index: Optional[Path] = IndexOpt,
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Runs of the question set."),
+) -> None:
+    """Time to first token, decode tokens/s, end-to-end latency p50/p95 over a fixed bilingual
+    question set, and peak RSS. Prints a table and writes JSON."""
+    from .gen_eval import run_chat_bench
+
+    application = _app(backend, model, index)
+    run_chat_bench(application, out, repeats=repeats, echo=typer.echo)
+    typer.echo(f"written: {out}")
+
+
 def main() -> None:
     app()
 

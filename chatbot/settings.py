@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -38,6 +38,8 @@ class PathSettings(BaseModel):
         "Source files or directories of the default knowledge base (read recursively)."))
     index_dir: Path = Field(default=Path("data/index/default"), description=(
         "Index directory used when a command gets no --index."))
+    database: Path = Field(default=Path("data/medchat.sqlite"), description=(
+        "SQLite file of sessions, messages, feedback, events and triage records (WAL mode)."))
 
     @field_validator("corpus", mode="before")
     @classmethod
@@ -49,7 +51,8 @@ class PathSettings(BaseModel):
             p = p.expanduser()
             return p if p.is_absolute() else (root / p)
 
-        return PathSettings(corpus=[fix(p) for p in self.corpus], index_dir=fix(self.index_dir))
+        return PathSettings(corpus=[fix(p) for p in self.corpus], index_dir=fix(self.index_dir),
+                            database=fix(self.database))
 
 
 class KBSettings(BaseModel):
@@ -62,12 +65,60 @@ class KBSettings(BaseModel):
     index: IndexConfig = Field(default_factory=IndexConfig)
 
 
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["llamacpp", "transformers", "openai", "fake"] = Field(default="llamacpp", description=(
+        "llamacpp: GGUF on CPU via llama-cpp-python (fast default) | transformers: any HF causal "
+        "LM (+ peft adapter) | openai: an OpenAI-compatible server (vLLM, TGI, Ollama, "
+        "llama.cpp server) | fake: deterministic, tests only."))
+    model: str = Field(default="gemma3-270m", description=(
+        "gemma3-270m | smollm2-135m (models shipped in PyPI packages), a local path (directory or "
+        ".gguf file) or an HF id (needs network or a filled cache). For openai: the served model name."))
+    gguf_file: str = Field(default="", description="transformers backend: GGUF file inside the model directory, dequantised on load.")
+    adapter: str = Field(default="", description="LoRA adapter directory (peft) or GGUF LoRA file (llamacpp); empty for none.")
+    device: str = Field(default="cpu", description="transformers: cpu | cuda | auto (device_map).")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="transformers: weights dtype (bfloat16/float16 on GPU).")
+    load_in_4bit: bool = Field(default=False, description="transformers: 4-bit via bitsandbytes; needs CUDA and the [gpu] extra.")
+    n_ctx: int = Field(default=4096, ge=512, description="Context window used for prompts (tokens); history and passages are budgeted to fit.")
+    n_threads: int = Field(default=0, ge=0, description="llamacpp: CPU threads, 0 = all cores.")
+    base_url: str = Field(default="http://127.0.0.1:8080/v1", description="openai: server base URL.")
+    api_key: str = Field(default="", description="openai: API key (prefer the MEDCHAT_LLM__API_KEY variable).")
+    max_tokens: int = Field(default=320, ge=16, description="Longest answer in tokens (~150-250 words).")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy: reproducible answers.")
+    repeat_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the loops small models fall into.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Wall-clock budget of one generation; past it the extractive fallback answers.")
+
+
+class ChatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    passages: int = Field(default=5, ge=1, le=20, description=(
+        "Passages given to the model: 5 x ~250 tokens leaves room for history and a 300-token answer in 4k."))
+    history_turns: int = Field(default=6, ge=0, description="Earlier exchanges considered for the prompt (then budgeted).")
+    max_input_chars: int = Field(default=4000, ge=100, description=(
+        "Longer messages are refused with a clear message: a pasted record of 100k characters "
+        "cannot be answered well, and the patient is asked for the main question."))
+    min_dense_evidence_en: float = Field(default=0.47, ge=0, le=1, description=(
+        "An English question whose best dense cosine among the top passages is below this gets "
+        "'no reliable source' instead of a generated answer (unless every content word of the "
+        "question appears in a top passage). Calibrated on 160 answerable dev questions vs 30 "
+        "unanswerable: 1.2% answerable refused, 83% unanswerable refused (docs/EVALUATION.md)."))
+    min_dense_evidence_zh: float = Field(default=0.58, ge=0, le=1, description=(
+        "The same for Chinese questions; USE cosines run higher for Chinese text. Calibrated: "
+        "0.7% answerable refused, 90% unanswerable refused."))
+    min_overlap_evidence: float = Field(default=1.0, ge=0, le=1, description=(
+        "Share of the question's content words found in one top passage that counts as evidence "
+        "on its own. Partial overlap did not separate answerable from unanswerable questions "
+        "(short off-topic questions share words by chance), so only full overlap rescues."))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
                                       extra="forbid")
     paths: PathSettings = Field(default_factory=PathSettings)
     kb: KBSettings = Field(default_factory=KBSettings)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -125,6 +176,8 @@ def reference_markdown() -> str:
     table("kb.chunker", "MEDCHAT_KB__CHUNKER", dc_rows(ChunkerConfig))
     table("kb.index", "MEDCHAT_KB__INDEX", dc_rows(IndexConfig))
     table("retrieval", "MEDCHAT_RETRIEVAL", dc_rows(RetrievalConfig))
+    table("llm", "MEDCHAT_LLM", model_rows(LLMSettings))
+    table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
     return "\n".join(lines)
 
 

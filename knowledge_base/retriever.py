@@ -106,7 +106,12 @@ class Retriever:
         # The embedder's dim may be unknown before loading (sentence-transformers); check the name
         # now and the dimension against the FAISS index below.
         check_embedder(manifest, self._embedder.name, self._embedder.dim or None)
-        dense = DenseIndex.load(build, manifest["dense_index"]["type"], self.index_config)
+        from dataclasses import replace as _replace
+
+        # Query-time FAISS on query_threads too: OpenMP spinning on a core that a rebuild or the
+        # LLM holds made searches 3-5x slower than one thread.
+        dense = DenseIndex.load(build, manifest["dense_index"]["type"],
+                                _replace(self.index_config, threads=self.config.query_threads))
         if dense.dim != manifest["embedder"]["dim"]:
             check_embedder(manifest, self._embedder.name, dense.dim)
         bm25 = BM25Index.load(build)

@@ -107,9 +107,85 @@ def test_invalid_settings_env_is_reported(monkeypatch, cli_index):
     assert result.exit_code == 2 and "invalid settings" in result.stderr and "retrieval.method" in result.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["kb"], ["kb", "build"], ["kb", "search"], ["kb", "stats"],
+@pytest.mark.parametrize("args", [[], ["kb"], ["kb", "build"], ["kb", "search"], ["kb", "stats"], ["ask"], ["chat"],
+                                  ["eval", "generation"], ["bench", "chat"],
                                   ["kb", "verify"], ["eval", "retrieval"], ["bench", "kb"], ["setup"]])
 def test_every_command_has_help(args):
     result = runner.invoke(app, args + ["--help"])
     assert result.exit_code == 0
     assert "Usage" in result.stdout and len(result.stdout) > 200
+
+
+@pytest.fixture
+def fake_env(monkeypatch, tmp_path):
+    """The chat commands on the fake backend, a temp database and an open evidence gate (the
+    hash embedder's cosines mean nothing)."""
+    monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
+    monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_EN", "0")
+    monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_ZH", "0")
+    return tmp_path
+
+
+def test_ask_json_contract(cli_index, fake_env):
+    index, _ = cli_index
+    result = runner.invoke(app, ["ask", "How is asthma treated with an inhaler?", "--index", str(index),
+                                 "--backend", "fake", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("answer", "lang", "intent", "emotion", "red_flag", "citations", "passages", "flags",
+                "timings", "backend"):
+        assert key in data
+    assert data["intent"] is None and data["emotion"] is None and data["red_flag"] is None
+    assert {"n", "doc_id", "title", "url"} <= set(data["citations"][0])
+    assert set(data["timings"]) >= {"retrieval_ms", "ttft_ms", "total_ms"} and data["backend"] == "fake"
+    follow = runner.invoke(app, ["ask", "Is it dangerous?", "--session", data["session_id"], "--index",
+                                 str(index), "--backend", "fake", "--json"])
+    assert "query_rewritten" in json.loads(follow.stdout)["flags"]
+
+
+def test_ask_human_output_and_missing_index(tmp_path, cli_index, fake_env):
+    index, _ = cli_index
+    ok = runner.invoke(app, ["ask", "慢性胃炎怎么治疗？", "--index", str(index), "--backend", "fake"])
+    assert ok.exit_code == 0 and "[1]" in ok.stdout
+    missing = runner.invoke(app, ["ask", "hi there", "--index", str(tmp_path / "nope"), "--backend", "fake"])
+    assert missing.exit_code == 2 and "medchat kb build" in missing.stderr
+
+
+def test_chat_repl_commands(cli_index, fake_env):
+    index, _ = cli_index
+    script = "How is asthma treated with an inhaler?\n/sources\n/new\n/sources\n/quit\n"
+    result = runner.invoke(app, ["chat", "--index", str(index), "--backend", "fake"], input=script)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "[1]" in out and "example.org/asthma" in out
+    assert "(new conversation / 新对话)" in out and "(no sources / 暂无来源)" in out
+
+
+def test_eval_generation(tmp_path, cli_index, fake_env):
+    index, _ = cli_index
+    qfile = tmp_path / "g.jsonl"
+    qfile.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"id": "1", "question": "How is asthma treated with an inhaler?", "lang": "en",
+         "reference": "Asthma is treated with inhaled corticosteroids."},
+        {"id": "2", "question": "那它会复发吗？", "lang": "zh",
+         "history": [{"role": "user", "content": "慢性胃炎怎么治疗？"}, {"role": "assistant", "content": "规律饮食。[1]"}]},
+    ]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["eval", "generation", str(qfile), "--index", str(index), "--backend", "fake", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    summary = data["summary"]
+    assert summary["n"] == 2 and summary["means"]["language_match"] == 1.0
+    assert 0 < summary["means"]["rouge_l"] <= 1 and set(summary["by_lang"]) == {"en", "zh"}
+    human = runner.invoke(app, ["eval", "generation", str(qfile), "--index", str(index), "--backend", "fake"])
+    assert human.exit_code == 0 and "language_match=1.000" in human.stdout
+    assert len(data["answers"]) == 2 and "query_rewritten" in data["answers"][1]["flags"]
+
+
+def test_bench_chat_writes_json(tmp_path, cli_index, fake_env):
+    index, _ = cli_index
+    out = tmp_path / "chat.json"
+    result = runner.invoke(app, ["bench", "chat", "--index", str(index), "--backend", "fake", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["questions"] == 8 and data["backend"] == "fake"
+    assert data["ttft_ms"]["p50"] <= data["ttft_ms"]["p95"] and data["decode_tok_s"]["p50"] > 0

@@ -1,0 +1,42 @@
+"""One function wires the application: settings in, services out. Construction is cheap; models
+load on ``warm_up()`` or on first use. The CLI and the UI receive these services and hold no
+logic of their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from knowledge_base.embedders import make_embedder
+from knowledge_base.retriever import Retriever
+
+from .llm import make_generator
+from .llm.base import Generator
+from .prompts import PromptLibrary
+from .service import ConsultationService
+from .settings import Settings, load_settings
+from .store import ChatStore
+
+
+@dataclass
+class App:
+    settings: Settings
+    retriever: Retriever
+    generator: Generator
+    store: ChatStore
+    prompts: PromptLibrary
+    service: ConsultationService
+
+
+def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
+              retriever: Retriever | None = None, store: ChatStore | None = None) -> App:
+    s = settings or load_settings()
+    retriever = retriever or Retriever(
+        s.paths.index_dir, config=s.retrieval, index_config=s.kb.index,
+        embedder=None if s.kb.embedder == "use-multilingual" else
+        make_embedder(s.kb.embedder, threads=s.retrieval.query_threads, device=s.kb.device))
+    generator = generator or make_generator(s.llm)
+    store = store or ChatStore(s.paths.database)
+    prompts = PromptLibrary()
+    service = ConsultationService(retriever=retriever, generator=generator, store=store,
+                                  prompts=prompts, chat=s.chat, llm=s.llm)
+    return App(s, retriever, generator, store, prompts, service)

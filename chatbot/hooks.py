@@ -1,0 +1,65 @@
+"""The two stages in front of retrieval, as seams: the red-flag safety screen and the
+intent/emotion classifier. Their real implementations come with their own issues (safety/triage
+and classifier). Until then the engine runs with the explicit pass-throughs below, which decide
+nothing and say so in every reply's flags (``safety_screen_off``, ``classifier_off``) — they are
+not stubs that pretend to screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """Outcome of the red-flag screen. ``emergency`` short-circuits the engine: no LLM call."""
+
+    emergency: bool
+    category: str = ""
+    evidence: list[str] = field(default_factory=list)
+    message: str = ""  # the fixed escalation text in the patient's language
+
+
+@dataclass(frozen=True)
+class Label:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Understanding:
+    intent: Label | None = None
+    emotion: Label | None = None
+
+
+class SafetyScreen(Protocol):
+    name: str
+
+    def screen(self, text: str, lang: str) -> ScreenResult: ...
+
+
+class Classifier(Protocol):
+    name: str
+
+    def classify(self, text: str, lang: str) -> Understanding: ...
+
+
+class NoSafetyScreen:
+    """Pass-through: screens nothing. The reply carries the flag ``safety_screen_off``."""
+
+    name = "off"
+    flag = "safety_screen_off"
+
+    def screen(self, text: str, lang: str) -> ScreenResult:
+        return ScreenResult(emergency=False)
+
+
+class NoClassifier:
+    """Pass-through: labels nothing (intent and emotion stay null). Flag ``classifier_off``."""
+
+    name = "off"
+    flag = "classifier_off"
+
+    def classify(self, text: str, lang: str) -> Understanding:
+        return Understanding()
