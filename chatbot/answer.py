@@ -26,7 +26,10 @@ from knowledge_base.records import Passage
 from knowledge_base.text import detect_lang
 from knowledge_base.tokenize import glossary, tokenize, translate_terms
 
-from .prompts import PromptLibrary
+from .prompts import PromptError, PromptLibrary
+
+# Prompt templates (data/prompts/<lang>/<name>.txt) whose lines a base model may copy.
+PROMPT_TEMPLATES = ("system", "user")
 
 # --- thresholds (see the calibration notes next to each) -------------------------------------
 
@@ -54,6 +57,14 @@ EXTRACTIVE_TOP_PASSAGES = 3
 # Quoted sentences longer than this are cut at a word / clause boundary (MedQuAD has 600-character
 # lists, Toyhom runs whole answers together with commas). A CJK character carries about a word.
 EXTRACTIVE_MAX_CHARS = {"en": 360, "zh": 160}
+# A list intro ("Common symptoms include:") is quoted with at most this many items, each the first
+# sentence of its line and at most this long (longer lines are paragraphs, not list items).
+EXTRACTIVE_LIST_ITEMS = 6
+EXTRACTIVE_LIST_ITEM_CHARS = 100
+EXTRACTIVE_LIST_ITEM_WORDS = 5
+# Shortest stems compared by prefix in the extractive scoring: 4 Latin letters, 2 CJK characters.
+_PREFIX_MIN = {True: 4, False: 2}
+_TERMINAL = (".", "!", "?", "。", "！", "？", "…", ";", "；")
 # A reply is the model saying "no reliable source" when at least this share of its content words
 # are words of the answer.no_evidence message, and it is short (a refusal, not an answer that
 # happens to mention a doctor).
@@ -166,6 +177,12 @@ _SCAFFOLD = re.compile(
     r"<<\s*/?\s*SYS\s*>>|\[/?INST\]|<\|[a-z_]{2,20}\|>|</?(?:start|end)_of_turn>|<{3}|>{3}",
     re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^\[(\d+)\]\s*(.*)$")
+# The prompt's own "[n]" (cite as [n]) copied as if it were a marker.
+_PLACEHOLDER_MARKER = re.compile(r"\[[a-zA-Z]\]")
+# A sentence is a copy of the instructions when at least half of its n-grams (the repetition-rate
+# n-grams: word 4-grams, CJK 6-grams) occur in the prompt templates. Real answers share at most a
+# medical term with the instructions; SmolLM2's copies share 80-100%.
+ECHO_GRAM_SHARE = 0.5
 
 
 def _is_echoed_line(line: str, passages: Sequence[Passage]) -> bool:
@@ -191,15 +208,44 @@ def _fold(text: str) -> str:
     return re.sub(r"\s+", "", text).casefold()
 
 
-def strip_prompt_echo(text: str, passages: Sequence[Passage]) -> tuple[str, bool]:
-    """Remove chat-template tokens, passage fences, echoed passage headers and stored questions.
+def _template_grams(templates: Sequence[str]) -> set[tuple[str, ...]]:
+    grams: set[tuple[str, ...]] = set()
+    for template in templates:
+        body = re.sub(r"\{[a-z_]+\}", "\n", template)
+        grams.update(_ngrams(body, "zh"))
+        grams.update(_ngrams(body, "en"))
+    return grams
+
+
+def _is_instruction_echo(sentence: str, template_grams: set[tuple[str, ...]]) -> bool:
+    """A sentence copied from the prompt's own instructions, possibly remixed ("每句话后面用 [1]、[2]
+    等标注出处。" from SmolLM2-135M): most of its n-grams occur in a template."""
+    body = _PLACEHOLDER_MARKER.sub("", sentence)
+    grams = _ngrams(body, detect_lang(body))
+    return bool(grams) and sum(g in template_grams for g in grams) / len(grams) >= ECHO_GRAM_SHARE
+
+
+def _drop_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    for s, e in sorted(set(spans), reverse=True):
+        text = text[:s] + text[e:]
+    return text
+
+
+def strip_prompt_echo(text: str, passages: Sequence[Passage],
+                      templates: Sequence[str] = ()) -> tuple[str, bool]:
+    """Remove chat-template tokens, passage fences, echoed passage headers and stored questions,
+    and sentences copied from the prompt ``templates`` (system and user prompt texts).
     Returns (text, whether anything was removed)."""
     cleaned, n_tokens = _SCAFFOLD.subn("", text)
     lines = cleaned.split("\n")
     kept = [ln for ln in lines if not _is_echoed_line(ln, passages)]
-    if not n_tokens and len(kept) == len(lines):
+    cleaned = "\n".join(kept)
+    grams = _template_grams(templates)
+    copied = [(s, e) for s, e in sentence_spans(cleaned)
+              if grams and _is_instruction_echo(cleaned[s:e], grams)]
+    if not n_tokens and len(kept) == len(lines) and not copied:
         return text, False
-    return _tidy("\n".join(kept)), True
+    return _tidy(_drop_spans(cleaned, copied)), True
 
 
 # --- sentences -------------------------------------------------------------------------------
@@ -425,11 +471,17 @@ def validate(text: str, lang: str, passages: Sequence[Passage | str]) -> list[st
 # --- doses -----------------------------------------------------------------------------------
 
 # Unit spelling -> canonical form. Longest spellings first in the pattern so "毫克" is not "克".
+# Spelled-out units and tablets/capsules are there because the small models write them ("less
+# than 1,500 milligrams of salt" in a real SmolLM2 answer); 片/粒 are tablets/capsules.
 _UNITS: dict[str, str] = {
     "mcg": "mcg", "µg": "mcg", "μg": "mcg", "ug": "mcg", "mg": "mg", "g": "g", "ml": "ml",
     "iu": "iu", "units": "unit", "unit": "unit",
+    "micrograms": "mcg", "microgram": "mcg", "milligrams": "mg", "milligram": "mg",
+    "grams": "g", "gram": "g", "milliliters": "ml", "milliliter": "ml", "millilitres": "ml",
+    "millilitre": "ml", "tablets": "tablet", "tablet": "tablet", "capsules": "capsule",
+    "capsule": "capsule",
     "毫克": "mg", "微克": "mcg", "克": "g", "毫升": "ml", "国际单位": "iu", "单位": "unit",
-    "片": "片", "粒": "粒",
+    "片": "tablet", "粒": "capsule",
 }
 _LATIN_UNITS = sorted((u for u in _UNITS if u.isascii() or u in ("µg", "μg")), key=len,
                       reverse=True)
@@ -490,7 +542,8 @@ def _dose_matches(text: str) -> list[re.Match[str]]:
 
 
 def dose_mentions(text: str) -> list[str]:
-    """Amounts written as number + unit ("500 mg", "2 片", "0.5g", "1-2 片", "六克"), as written."""
+    """Amounts written as number + unit ("500 mg", "2 片", "0.5g", "1-2 片", "六克", "2 tablets"),
+    as written."""
     return [m.group(0).strip() for m in _dose_matches(text)]
 
 
@@ -539,12 +592,8 @@ def _remove_dose_sentences(text: str, passages: Sequence[Passage | str]) -> tupl
     bad = _unsupported_matches(text, passages)
     if not bad:
         return text, []
-    spans = sentence_spans(text)
-    drop = {span for span in spans for m in bad if span[0] <= m.start() < span[1]}
-    kept = text
-    for s, e in sorted(drop, reverse=True):
-        kept = kept[:s] + kept[e:]
-    return _tidy(kept), [m.group(0).strip() for m in bad]
+    drop = [span for span in sentence_spans(text) for m in bad if span[0] <= m.start() < span[1]]
+    return _tidy(_drop_spans(text, drop)), [m.group(0).strip() for m in bad]
 
 
 def strip_unsupported_doses(text: str, passages: Sequence[Passage | str], lang: str,
@@ -594,22 +643,84 @@ class _Candidate:
     lang: str
 
 
+def _is_list_intro(sentence: str) -> bool:
+    """ "Common symptoms include:" announces the list on the next lines."""
+    return sentence.rstrip().endswith((":", "："))
+
+
+def _list_items(lines: list[str], start: int, bullets_only: bool) -> list[str]:
+    """The first sentence of each list line from ``start`` on; a list ends at a long line."""
+    items: list[str] = []
+    for line in lines[start:start + EXTRACTIVE_LIST_ITEMS]:
+        is_bullet = line.startswith(("-", "*", "•"))
+        if bullets_only and not is_bullet:
+            break
+        first = split_sentences(line.lstrip("-*• \t"))
+        if not first or len(first[0]) > EXTRACTIVE_LIST_ITEM_CHARS:
+            break
+        # Without a bullet, an item is a short heading-like phrase ("Chest tightness."), not a
+        # paragraph's opening sentence ("Not all people who have asthma have these symptoms.").
+        if not is_bullet and len(first[0].split()) > EXTRACTIVE_LIST_ITEM_WORDS:
+            break
+        items.append(first[0])
+    return items
+
+
+def _passage_units(body: str) -> list[str]:
+    """The quotable units of a passage body: its sentences, except that a list intro ("... include:"
+    or an unfinished line such as "You may have a kidney stone if you") keeps its items, one per
+    line: alone it says nothing."""
+    lines = [ln.strip() for ln in body.split("\n") if ln.strip()]
+    units: list[str] = []
+    i = 0
+    while i < len(lines):
+        sentences = split_sentences(lines[i].lstrip("-*•\t "))
+        i += 1
+        if not sentences:
+            continue
+        units.extend(sentences[:-1])
+        last = sentences[-1]
+        unfinished = not last.rstrip("\"'”’)）").endswith(_TERMINAL)
+        items = (_list_items(lines, i, bullets_only=not _is_list_intro(last))
+                 if _is_list_intro(last) or unfinished else [])
+        if items:
+            units.append("\n".join([last, *(f"- {item}" for item in items)]))
+            i += len(items)
+        else:
+            units.append(last)
+    return units
+
+
+def _overlap(tokens: set[str], question: set[str]) -> int:
+    """Question tokens found in a sentence; stems that extend each other count ("treat" and
+    "treatment" are separate Snowball stems, 高血压 and 高血压病 separate jieba words)."""
+    def found(q: str) -> bool:
+        return any(t == q or (min(len(t), len(q)) >= _PREFIX_MIN[t.isascii()]
+                              and (t.startswith(q) or q.startswith(t))) for t in tokens)
+    return sum(found(q) for q in question)
+
+
 def _candidates(question: str, lang: str, passages: Sequence[Passage]) -> list[_Candidate]:
     qtokens = _question_tokens(question, lang)
     out: list[_Candidate] = []
     for rank, p in enumerate(passages[:EXTRACTIVE_TOP_PASSAGES]):
         plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
-        for position, sentence in enumerate(split_sentences(_passage_body(p))):
-            sentence = sentence.strip(" -*•\t")
+        for position, unit in enumerate(_passage_units(_passage_body(p))):
             # Questions are headings of the source, not answers.
-            if sentence.endswith(("?", "？")) or len(_content_tokens(sentence)) < MIN_CONTENT_TOKENS:
+            tokens = _content_tokens(unit)
+            if unit.endswith(("?", "？")) or len(tokens) < MIN_CONTENT_TOKENS:
                 continue
-            score = len(_content_tokens(sentence) & qtokens[plang])
-            out.append(_Candidate(score, rank, position, _shorten(sentence, plang), plang))
+            text = unit if "\n" in unit else _shorten(unit, plang)
+            out.append(_Candidate(_overlap(tokens, qtokens[plang]), rank, position, text, plang))
     return out
 
 
 def _pick(candidates: list[_Candidate], max_sentences: int) -> list[_Candidate]:
+    # The same sentence often comes twice (two chunks of one document, duplicate Toyhom rows).
+    unique: dict[str, _Candidate] = {}
+    for c in sorted(candidates, key=lambda c: (c.rank, c.position)):
+        unique.setdefault(_fold(c.text), c)
+    candidates = list(unique.values())
     matching = [c for c in candidates if c.score > 0]
     if matching:
         best = sorted(matching, key=lambda c: (-c.score, c.rank, c.position))[:max_sentences]
@@ -679,6 +790,18 @@ def _citations(text: str, passages: Sequence[Passage]) -> list[Citation]:
     return out
 
 
+def _prompt_templates(lang: str, prompts: PromptLibrary) -> list[str]:
+    """The system and user prompt texts the model saw, to recognise lines it copies. Optional:
+    a library without them (tests, other deployments) just skips that check."""
+    out = []
+    for name in PROMPT_TEMPLATES:
+        try:
+            out.append(prompts.template(lang, name))
+        except PromptError:
+            continue
+    return out
+
+
 def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
              question: str, disclaimer: bool = True) -> Answer:
     """Raw model output -> the answer a patient sees.
@@ -694,14 +817,18 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
         return Answer(no_evidence_answer(lang, prompts), lang, [], ["no_evidence"])
     flags: list[str] = []
     text, echoed = strip_prompt_echo(raw or "", passages)
-    if echoed:
-        flags.append("prompt_echo")
     text, kept, removed = clean_citations(text, len(passages))
     if removed:
         flags.append("citations_removed")
+    # Before removing copied instructions: "没有可靠的资料来源，建议就医" is both the honest reply
+    # the system prompt asks for and a copy of the system prompt.
     if not kept and is_no_evidence_reply(text, lang, prompts):
         # The model judged the passages irrelevant: say so in our words, quote nothing.
-        return Answer(no_evidence_answer(lang, prompts), lang, [], [*flags, "no_evidence"])
+        echo = ["prompt_echo"] if echoed else []
+        return Answer(no_evidence_answer(lang, prompts), lang, [], [*echo, *flags, "no_evidence"])
+    text, copied = strip_prompt_echo(text, passages, _prompt_templates(lang, prompts))
+    if echoed or copied:
+        flags.insert(0, "prompt_echo")
     text, doses = _remove_dose_sentences(text, passages)
     if doses:
         flags.append("dose_removed")

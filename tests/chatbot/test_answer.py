@@ -83,6 +83,20 @@ def test_strip_prompt_echo_removes_scaffolding_a_base_model_copies():
     assert A.strip_prompt_echo(plain, [GOUT, GLAUCOMA]) == (plain, False)
 
 
+def test_strip_prompt_echo_removes_copied_instructions():
+    # Real SmolLM2-135M output on the dev set: it copied the Chinese system prompt.
+    template = ("只依据下面给出的编号参考资料作答。每句话后面用 [1]、[2] 等标注出处。参考资料可能是英文，"
+                "请用中文转述。\n患者的问题：{question}")
+    raw = ("参考资料可能是英文，请用中文转述：[n] 每句话后面用 [1]、[2] 等标注出处。\n"
+           "高血压患者要低盐饮食[1]。\n患者的问题：")
+    # "患者的问题：" has no 6-gram: too short to call a copy.
+    assert A.strip_prompt_echo(raw, [ZH_HBP], [template]) == ("高血压患者要低盐饮食[1]。\n患者的问题：",
+                                                              True)
+    en = "Use only the numbered reference passages you are given. Cite as [1], [2]."
+    raw = "use only the numbered reference passages you were given. Gout is caused by uric acid [1]."
+    assert A.strip_prompt_echo(raw, [GOUT], [en]) == ("Gout is caused by uric acid [1].", True)
+
+
 def test_finalise_flags_prompt_echo():
     raw = "<<SYS>>\n[2] Glaucoma (TestSource)\nEarly glaucoma has no symptoms [2]."
     result = A.finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question="glaucoma?", disclaimer=False)
@@ -201,7 +215,9 @@ def test_validate(text, lang, problems):
     ("每次2片，每日3粒，500毫克，每天不超过六克盐，1-2 片。", ["2片", "3粒", "500毫克", "六克", "1-2 片"]),
     ("每次 1～2 片", ["1～2 片"]),
     ("眼前一片模糊，体重五千克，休克。", []),   # idiom, body weight, not doses
-    ("HbA1c below 7% and 3 grams", []),
+    ("HbA1c below 7%, BMI 25, 140/90 mmHg, 24小时", []),
+    ("less than 1,500 milligrams of salt, 2 tablets, 1 capsule", ["1,500 milligrams", "2 tablets",
+                                                                  "1 capsule"]),
 ])
 def test_dose_mentions(text, expected):
     assert A.dose_mentions(text) == expected
@@ -216,6 +232,9 @@ def test_dose_mentions(text, expected):
     ("一次服用 300 mg。", ["200-400 mg daily"], ["300 mg"]),              # inside a range: not stated
     ("一次服用 400 mg。", ["200-400 mg daily"], []),                      # a range states its ends
     ("每次2片。", [ZH_DM.text], []),
+    ("Take 2 tablets each time.", [ZH_DM.text], []),                     # 片 == tablets
+    ("Take 3 tablets each time.", [ZH_DM.text], ["3 tablets"]),
+    ("less than 1,500 milligrams of salt", ["limit sodium to 1,500 mg a day"], []),
     ("Take 1,500 mg of sodium at most.", ["limit sodium to 1,500 mg a day"], []),
 ])
 def test_unsupported_doses(text, passages, unsupported):
