@@ -108,6 +108,7 @@ def _build(sources: list[Path], index: Path, embedder: str | None, full: bool, a
 
     if not (quiet or as_json):
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+        logging.getLogger("faiss").setLevel(logging.WARNING)  # its AVX2 probe is not news
     s = _settings()
     emb = make_embedder(embedder or s.kb.embedder, threads=s.kb.index.threads, device=s.kb.device)
     report = build_index(sources, index, emb, s.kb.chunker, s.kb.index, full=full,
