@@ -3,7 +3,9 @@
 The generator is a very small model (Gemma-3-270M / SmolLM2-135M). It loops, drifts into the
 wrong language, invents citation numbers and, worst, invents doses. This module:
 
-- removes prompt scaffolding a base model echoes (template tokens, passage fences and headers);
+- removes what a base model echoes from its prompt (template tokens, passage fences and headers,
+  copied instructions);
+- recognises an honest "I have no reliable source" reply and answers with the no-evidence message;
 - normalises citation markers (``【1】``, ``［1］``, ``[1, 2]`` -> ``[1][2]``) and drops markers that
   point to no passage;
 - removes every sentence holding a dose (number + unit) that no passage states;
@@ -39,10 +41,14 @@ EN_NGRAM = 4
 ZH_NGRAM = 6
 # Below this many n-grams the rate is too noisy to mean anything: it is 0.
 MIN_NGRAMS = 4
-# Calibrated (see ``repetition_rate``): corpus answers cut to answer length (MedQuAD en, Toyhom zh)
-# stay below 0.18 at the 99th percentile; real looping outputs of the two small models start
-# around 0.45 and mostly sit above 0.7. 0.35 leaves a margin on both sides.
-DEGENERATE_REPETITION = 0.35
+# Calibrated on 50 real outputs of Gemma-3-270M (base, Q4_K_M) and SmolLM2-135M-Instruct (Q4_1)
+# on data/eval/consult_dev.jsonl (greedy, repeat_penalty 1.1, 256 tokens, prompt echo removed):
+# the 21 loops (a paragraph or line copied 2+ times) score 0.32-0.91, the 29 other outputs
+# 0.00-0.17. Corpus answers cut to answer length score 0.26 (MedQuAD, 150 words) and 0.08
+# (Toyhom, 250 characters) at the 99th percentile; above 0.25 are 1.0% / 0.2% of them, mostly the
+# corpus's own duplicated lists and paragraphs. 0.25 sits between the two model groups; a false
+# alarm costs an extractive answer, a missed loop reaches the patient.
+DEGENERATE_REPETITION = 0.25
 # The same non-trivial line three times is a loop even when the rest of the answer dilutes the rate.
 REPEATED_LINE_COUNT = 3
 # English answers may quote a Chinese term ("high blood pressure (高血压)"), not more.
@@ -61,7 +67,7 @@ EXTRACTIVE_MAX_CHARS = {"en": 360, "zh": 160}
 # sentence of its line and at most this long (longer lines are paragraphs, not list items).
 EXTRACTIVE_LIST_ITEMS = 6
 EXTRACTIVE_LIST_ITEM_CHARS = 100
-EXTRACTIVE_LIST_ITEM_WORDS = 5
+EXTRACTIVE_LIST_ITEM_WORDS = 5  # unbulleted items: words, or twice as many CJK characters
 # Shortest stems compared by prefix in the extractive scoring: 4 Latin letters, 2 CJK characters.
 _PREFIX_MIN = {True: 4, False: 2}
 _TERMINAL = (".", "!", "?", "。", "！", "？", "…", ";", "；")
@@ -179,9 +185,11 @@ _SCAFFOLD = re.compile(
 _HEADER_LINE = re.compile(r"^\[(\d+)\]\s*(.*)$")
 # The prompt's own "[n]" (cite as [n]) copied as if it were a marker.
 _PLACEHOLDER_MARKER = re.compile(r"\[[a-zA-Z]\]")
-# A sentence is a copy of the instructions when at least half of its n-grams (the repetition-rate
-# n-grams: word 4-grams, CJK 6-grams) occur in the prompt templates. Real answers share at most a
-# medical term with the instructions; SmolLM2's copies share 80-100%.
+# A sentence is a copy of the instructions when at least half of its word / CJK-character
+# trigrams occur in the prompt templates. Trigrams, because SmolLM2 remixes what it copies
+# ("每句话中用 [1]、[2] 等标注出处" for "每句话后面用…": 5 of 8 trigrams, 1 of 5 6-grams); a real answer
+# shares a phrase or two with the instructions ("药物剂量"), far from half of its trigrams.
+ECHO_NGRAM = 3
 ECHO_GRAM_SHARE = 0.5
 
 
@@ -212,8 +220,8 @@ def _template_grams(templates: Sequence[str]) -> set[tuple[str, ...]]:
     grams: set[tuple[str, ...]] = set()
     for template in templates:
         body = re.sub(r"\{[a-z_]+\}", "\n", template)
-        grams.update(_ngrams(body, "zh"))
-        grams.update(_ngrams(body, "en"))
+        grams.update(_ngrams(body, "zh", ECHO_NGRAM))
+        grams.update(_ngrams(body, "en", ECHO_NGRAM))
     return grams
 
 
@@ -221,7 +229,7 @@ def _is_instruction_echo(sentence: str, template_grams: set[tuple[str, ...]]) ->
     """A sentence copied from the prompt's own instructions, possibly remixed ("每句话后面用 [1]、[2]
     等标注出处。" from SmolLM2-135M): most of its n-grams occur in a template."""
     body = _PLACEHOLDER_MARKER.sub("", sentence)
-    grams = _ngrams(body, detect_lang(body))
+    grams = _ngrams(body, detect_lang(body), ECHO_NGRAM)
     return bool(grams) and sum(g in template_grams for g in grams) / len(grams) >= ECHO_GRAM_SHARE
 
 
@@ -233,10 +241,13 @@ def _drop_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
 
 def strip_prompt_echo(text: str, passages: Sequence[Passage],
                       templates: Sequence[str] = ()) -> tuple[str, bool]:
-    """Remove chat-template tokens, passage fences, echoed passage headers and stored questions,
-    and sentences copied from the prompt ``templates`` (system and user prompt texts).
+    """Remove chat-template tokens, passage fences, the prompt's "[n]" placeholder, echoed passage
+    headers and stored questions, and sentences copied from the prompt ``templates`` (system and
+    user prompt texts).
     Returns (text, whether anything was removed)."""
     cleaned, n_tokens = _SCAFFOLD.subn("", text)
+    cleaned, n_placeholders = _PLACEHOLDER_MARKER.subn("", cleaned)
+    n_tokens += n_placeholders
     lines = cleaned.split("\n")
     kept = [ln for ln in lines if not _is_echoed_line(ln, passages)]
     cleaned = "\n".join(kept)
@@ -321,12 +332,13 @@ _LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
-def _ngrams(text: str, lang: str) -> list[tuple[str, ...]]:
+def _ngrams(text: str, lang: str, n: int | None = None) -> list[tuple[str, ...]]:
+    """Word n-grams (en, default 4) or CJK-character n-grams (zh, default 6), markers ignored."""
     text = _strip_markers(text)
     if lang == "zh":
-        units, n = _CJK_CHAR.findall(text), ZH_NGRAM
+        units, n = _CJK_CHAR.findall(text), n or ZH_NGRAM
     else:
-        units, n = _EN_WORD.findall(text.lower()), EN_NGRAM
+        units, n = _EN_WORD.findall(text.lower()), n or EN_NGRAM
     return [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
 
 
@@ -453,9 +465,17 @@ def supported_share(text: str, passages_by_n: dict[int, str], lang: str) -> floa
 # --- validation ------------------------------------------------------------------------------
 
 
+def _states_something(text: str) -> bool:
+    """At least one sentence that is not a question and carries MIN_CONTENT_TOKENS content words:
+    a bare echoed question ("[1] 咨询高血压怎么办？") or a cut-off fragment answers nothing."""
+    return any(not s.rstrip("[]0123456789 ").endswith(("?", "？"))
+               and len(_content_tokens(s)) >= MIN_CONTENT_TOKENS for s in split_sentences(text))
+
+
 def validate(text: str, lang: str, passages: Sequence[Passage | str]) -> list[str]:
-    """Problem codes: "empty", "wrong_language", "degenerate", "no_citation" (no marker pointing
-    to one of the passages; only checked when there are passages)."""
+    """Problem codes: "empty" (nothing stated once markers, questions and fragments are set
+    aside), "wrong_language", "degenerate", "no_citation" (no marker pointing to one of the
+    passages; only checked when there are passages)."""
     if not _has_content(text):
         return ["empty"]
     problems: list[str] = []
@@ -463,6 +483,8 @@ def validate(text: str, lang: str, passages: Sequence[Passage | str]) -> list[st
         problems.append("wrong_language")
     if is_degenerate(text, lang):
         problems.append("degenerate")
+    elif not _states_something(text):  # a loop states nothing either; say which it is
+        problems.append("empty")
     if passages and not any(1 <= n <= len(passages) for n in find_citations(text)):
         problems.append("no_citation")
     return problems
@@ -648,6 +670,12 @@ def _is_list_intro(sentence: str) -> bool:
     return sentence.rstrip().endswith((":", "："))
 
 
+def _phrase_like(sentence: str) -> bool:
+    if detect_lang(sentence) == "zh":
+        return len(_CJK_CHAR.findall(sentence)) <= EXTRACTIVE_LIST_ITEM_WORDS * 2
+    return len(sentence.split()) <= EXTRACTIVE_LIST_ITEM_WORDS
+
+
 def _list_items(lines: list[str], start: int, bullets_only: bool) -> list[str]:
     """The first sentence of each list line from ``start`` on; a list ends at a long line."""
     items: list[str] = []
@@ -660,7 +688,7 @@ def _list_items(lines: list[str], start: int, bullets_only: bool) -> list[str]:
             break
         # Without a bullet, an item is a short heading-like phrase ("Chest tightness."), not a
         # paragraph's opening sentence ("Not all people who have asthma have these symptoms.").
-        if not is_bullet and len(first[0].split()) > EXTRACTIVE_LIST_ITEM_WORDS:
+        if not is_bullet and not _phrase_like(first[0]):
             break
         items.append(first[0])
     return items
@@ -806,9 +834,11 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
              question: str, disclaimer: bool = True) -> Answer:
     """Raw model output -> the answer a patient sees.
 
-    Order matters: echoed prompt scaffolding goes first, markers are cleaned next (a dose sentence removed later may take its marker
-    with it, and citations are read from the final text), doses are checked before validation (an
-    answer left empty by dose removal falls back), and validation runs on the body without notes.
+    Order matters: echoed prompt scaffolding goes first; markers are cleaned next (a dose
+    sentence removed later may take its marker with it, and citations are read from the final
+    text); an honest "no reliable source" reply is recognised before copied instructions are
+    removed (it is one of them); doses are checked before validation (an answer left empty by
+    dose removal falls back); validation runs on the body without notes.
     With no passages at all, or when the model itself says it has no reliable source (and cites
     nothing), the answer is the no-evidence message (flag "no_evidence"); it carries its own
     advice to see a doctor, so the disclaimer is not added to it.
@@ -833,15 +863,23 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     if doses:
         flags.append("dose_removed")
     problems = validate(text, lang, passages)
-    extractive = bool(problems)
     if problems:
-        flags += ["fallback_extractive", *problems]
-        text = extractive_answer(question, lang, passages, prompts)
-        if not find_citations(text):
-            flags.append("generation_failed")  # nothing to quote: the apology message
+        text, fallback_flags = _fallback(question, lang, passages, prompts, problems)
+        flags += fallback_flags
     elif doses:
         text = f"{text}\n\n{prompts.text(lang, 'answer.dose_removed')}"
     citations = _citations(text, passages)
     if disclaimer:
         text = f"{text}\n\n{prompts.text(lang, 'answer.disclaimer')}"
-    return Answer(text=text, lang=lang, citations=citations, flags=flags, extractive=extractive)
+    return Answer(text=text, lang=lang, citations=citations, flags=flags,
+                  extractive=bool(problems))
+
+
+def _fallback(question: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
+              problems: list[str]) -> tuple[str, list[str]]:
+    """The extractive answer that replaces a failed one, and the flags saying why."""
+    text = extractive_answer(question, lang, passages, prompts)
+    flags = ["fallback_extractive", *problems]
+    if not find_citations(text):
+        flags.append("generation_failed")  # nothing to quote: the apology message
+    return text, flags

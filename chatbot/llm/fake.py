@@ -49,7 +49,10 @@ def passage_one(prompt: str) -> str:
 
 def cited_echo(prompt: str) -> str:
     """The first sentence of passage [1] followed by " [1]", or ``NO_PASSAGE_REPLY``."""
-    sentence = first_sentence(passage_one(prompt))
+    body = passage_one(prompt)
+    lines = [line for line in body.splitlines() if line.strip()]
+    # A question-answer chunk opens with its stored question: echo the answer, not the question.
+    sentence = first_sentence("\n".join(lines[1:]) if len(lines) > 1 else body)
     return f"{sentence} [1]" if sentence else NO_PASSAGE_REPLY
 
 

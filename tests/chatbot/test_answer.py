@@ -79,6 +79,9 @@ def test_strip_prompt_echo_removes_scaffolding_a_base_model_copies():
            "crystals [1].\n>>>\n<end_of_turn>")
     assert A.strip_prompt_echo(raw, [GOUT, GLAUCOMA]) == ("Gout is caused by uric acid crystals [1].",
                                                           True)
+    # The prompt's "[n]" placeholder copied as if it were a citation
+    assert A.strip_prompt_echo("[n] Gout is caused by uric acid [1].", [GOUT]) == \
+        ("Gout is caused by uric acid [1].", True)
     plain = "Gout is caused by uric acid crystals [1].  [2] Glaucoma checks matter too.\n"
     assert A.strip_prompt_echo(plain, [GOUT, GLAUCOMA]) == (plain, False)
 
@@ -88,10 +91,12 @@ def test_strip_prompt_echo_removes_copied_instructions():
     template = ("只依据下面给出的编号参考资料作答。每句话后面用 [1]、[2] 等标注出处。参考资料可能是英文，"
                 "请用中文转述。\n患者的问题：{question}")
     raw = ("参考资料可能是英文，请用中文转述：[n] 每句话后面用 [1]、[2] 等标注出处。\n"
+           "[n] 每句话中用 [1]、[2] 等标注出处。\n"     # remixed copy: 5 of 8 trigrams in the template
            "高血压患者要低盐饮食[1]。\n患者的问题：")
-    # "患者的问题：" has no 6-gram: too short to call a copy.
-    assert A.strip_prompt_echo(raw, [ZH_HBP], [template]) == ("高血压患者要低盐饮食[1]。\n患者的问题：",
-                                                              True)
+    assert A.strip_prompt_echo(raw, [ZH_HBP], [template]) == ("高血压患者要低盐饮食[1]。", True)
+    # A real answer sharing a phrase with the instructions stays.
+    kept = "参考资料[1]提到，高血压患者要低盐饮食，多吃蔬菜[1]。"
+    assert A.strip_prompt_echo(kept, [ZH_HBP], [template]) == (kept, False)
     en = "Use only the numbered reference passages you are given. Cite as [1], [2]."
     raw = "use only the numbered reference passages you were given. Gout is caused by uric acid [1]."
     assert A.strip_prompt_echo(raw, [GOUT], [en]) == ("Gout is caused by uric acid [1].", True)
@@ -127,6 +132,47 @@ NORMAL_ZH = ("高血压患者要低盐饮食，每天食盐不超过六克[1]。
 ])
 def test_is_degenerate(text, lang, degenerate):
     assert A.is_degenerate(text, lang) is degenerate
+
+
+# Real outputs from the calibration run (prompt echo already removed; see DEGENERATE_REPETITION).
+REAL_LOOPS = [
+    # Gemma-3-270M, "Why are women at higher risk of osteoporosis than men?" (rate 0.60)
+    ("Women have smaller bones, and they lose bone more rapidly than men do because of hormone "
+     "changes that occur after menopause. Therefore, if you are a woman, you are at higher risk "
+     "for osteoporosis.\n\n" + "Some risk factors for osteoporosis cannot be changed. These "
+     "include - Gender. Women have smaller bones and lose bone more rapidly than men do because of "
+     "hormone changes that occur after menopause. Therefore, if you are a woman, you are at higher "
+     "risk for osteoporosis.\n\n" * 2, "en"),
+    # SmolLM2-135M, "糖尿病会遗传给孩子吗？" (rate 0.33, the lowest loop seen)
+    ("糖尿病会遗传给孩子？\n\n患者的问题：糖尿病会遗传给孩子吗？\n走过这里，我们可以说明了一个很复杂的事实。"
+     "在没有其他人都能看到的一切不就是糖尿病会遗传给孩子也可以说明了这个问题，但它连上一个很复杂的事实。\n\n"
+     "患者的问题：糖尿病会遗传给孩子？\n走过这里，我们可以说明了一个很复杂的事实。在没有其他人都能", "zh"),
+]
+REAL_NON_LOOPS = [
+    # SmolLM2-135M, glaucoma symptoms (rate 0.17, the highest non-loop seen)
+    ("At first, open-angle glaucoma has no symptoms. It causes no pain. Vision seems normal. Without "
+     "treatment, people with glaucoma will slowly lose their peripheral, or side vision. They seem "
+     "to be looking through a tunnel. Over time, straight-ahead vision may decrease until no vision "
+     "remains. The human Phenotype Ontology (HPO) has collected information on the frequency of "
+     "symptoms for Tetralogy of Fallot and glaucoma. The Human Phenotype Ontology (HPO) has also "
+     "collected data from Orphanet about the frequency of symptoms for Tetralogy of Fallot and "
+     "glaucoma.", "en"),
+    # Gemma-3-270M, "乙肝疫苗一共要打几针？" (rate 0.01)
+    ("你这种情况以前麻醉过乙肝疫苗三针，麻醉后可有乙肝表面抗体产生，建议查乙肝五项，如果乙肝表面抗体是阴性的，"
+     "应当麻醉3针乙肝疫苗，如果是阳性的，麻醉1针增强针就行。", "zh"),
+]
+
+
+@pytest.mark.parametrize("text,lang", REAL_LOOPS)
+def test_real_loops_are_degenerate(text, lang):
+    assert A.repetition_rate(text, lang) > A.DEGENERATE_REPETITION
+    assert A.is_degenerate(text, lang)
+
+
+@pytest.mark.parametrize("text,lang", REAL_NON_LOOPS)
+def test_real_non_loops_are_not_degenerate(text, lang):
+    assert A.repetition_rate(text, lang) < A.DEGENERATE_REPETITION
+    assert not A.is_degenerate(text, lang)
 
 
 def test_repetition_rate_values_by_hand():
@@ -202,6 +248,9 @@ def test_supported_share_crosslingual_uses_the_glossary():
     ("Gout is caused by uric acid crystals.", "en", ["no_citation"]),
     ("the " * 40 + "[1]", "en", ["degenerate"]),
     ("高血压是" * 30, "zh", ["degenerate", "no_citation"]),
+    ("[1] 咨询高血压怎么办？\n[2", "zh", ["empty"]),     # real Gemma output: an echoed question only
+    ("What causes gout? [1]", "en", ["empty"]),
+    ("Yes [1].", "en", ["empty"]),                         # states nothing checkable
 ])
 def test_validate(text, lang, problems):
     assert A.validate(text, lang, [GOUT, GLAUCOMA, ASTHMA]) == problems
@@ -301,6 +350,22 @@ def test_extractive_answer_zh_over_zh_passages_uses_the_plain_intro():
         _quoted_sentences(text)
 
 
+def test_extractive_answer_keeps_a_list_with_its_intro():
+    # The layout of the NHLBI asthma passage: an intro, unbulleted items, then a paragraph.
+    nhlbi = passage(1, "What are the symptoms of Asthma ?\nCommon signs and symptoms of asthma include:"
+                       "\n\nCoughing. Coughing from asthma often is worse at night.\n\nWheezing. Wheezing "
+                       "is a whistling sound.\n\nNot all people who have asthma have these symptoms. "
+                       "A lung function test helps.", question="What are the symptoms of Asthma ?")
+    kidney = passage(2, "You may have a kidney stone if you\n- have pain while urinating\n- see blood in "
+                        "your urine\nThe pain may last for a short or long time.")
+    text = A.extractive_answer("What are the symptoms of asthma?", "en", [nhlbi], PROMPTS)
+    assert "Common signs and symptoms of asthma include:\n- Coughing.\n- Wheezing. [1]" in text
+    assert "- Not all people" not in text
+    text = A.extractive_answer("kidney stone pain?", "en", [kidney], PROMPTS)
+    assert ("You may have a kidney stone if you\n- have pain while urinating\n- see blood in your "
+            "urine [1]") in text
+
+
 def test_extractive_answer_without_usable_sentences_is_the_generation_failed_message():
     assert A.extractive_answer("gout?", "en", [], PROMPTS) == \
         PROMPTS.text("en", "answer.generation_failed")
@@ -353,6 +418,14 @@ def test_finalise_answer_left_empty_by_dose_removal_falls_back():
     result = A.finalise(raw, "en", [GOUT], PROMPTS, question="What do I take for a gout attack?")
     assert result.flags == ["dose_removed", "fallback_extractive", "empty"]
     assert "800" not in result.text and result.extractive
+
+
+def test_finalise_with_nothing_to_quote_apologises():
+    only_question = passage(1, "What is gout?", question="What is gout?")
+    result = A.finalise("", "zh", [only_question], PROMPTS, question="痛风是什么？")
+    assert result.flags == ["fallback_extractive", "empty", "generation_failed"]
+    assert result.text.startswith(PROMPTS.text("zh", "answer.generation_failed"))
+    assert result.citations == []
 
 
 def test_finalise_without_passages_is_the_no_evidence_answer():
