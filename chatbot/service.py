@@ -185,7 +185,7 @@ class ConsultationService:
             return
 
         turns = [(m.role, m.text) for m in history if m.role in ("user", "assistant")]
-        messages, given, budget_flags = self._prompt(lang, cleaned, passages, turns)
+        messages, given, budget_flags = self.build_prompt(lang, cleaned, passages, turns)
         flags += budget_flags
         yield ReplyEvent("sources", [p.to_json() for p in given])
 
@@ -213,14 +213,18 @@ class ConsultationService:
         yield ReplyEvent("final", result)
 
     # -- steps ---------------------------------------------------------------------------------
-    def _prompt(self, lang: str, question: str, passages: list[Passage],
-                turns: list[tuple[str, str]]) -> tuple[list[ChatMessage], list[Passage], list[str]]:
+    def build_prompt(self, lang: str, question: str, passages: list[Passage],
+                     turns: list[tuple[str, str]]) -> tuple[list[ChatMessage], list[Passage], list[str]]:
+        """The model's messages for one turn: system and user templates of ``lang`` with the
+        numbered, fenced passages, and the history that fits. Public because the LoRA data
+        builder renders its training examples with it: train and serve see the same format."""
         system = self.prompts.template(lang, "system")
         user_tpl = self.prompts.template(lang, "user")
         count = self.generator.count_tokens
         fixed = count(system) + count(user_tpl) + count(question)
         budget = fit_budget(fixed_tokens=fixed, passages=passages, history=turns,
-                            n_ctx=self.llm.n_ctx, max_new_tokens=self.llm.max_tokens, count=count)
+                            n_ctx=self.llm.n_ctx, max_new_tokens=self.llm.max_tokens, count=count,
+                            passage_cap_tokens=self.chat.passage_tokens)
         blocks = []
         for n, p in enumerate(budget.passages, 1):
             header = self.prompts.text(lang, "passage.header", n=n, title=p.title or p.doc_id,

@@ -83,7 +83,7 @@ class LLMSettings(BaseModel):
     n_threads: int = Field(default=0, ge=0, description="llamacpp: CPU threads, 0 = all cores.")
     base_url: str = Field(default="http://127.0.0.1:8080/v1", description="openai: server base URL.")
     api_key: str = Field(default="", description="openai: API key (prefer the MEDCHAT_LLM__API_KEY variable).")
-    max_tokens: int = Field(default=320, ge=16, description="Longest answer in tokens (~150-250 words).")
+    max_tokens: int = Field(default=256, ge=16, description="Longest answer in tokens (~150 English words or ~250 Chinese characters, as the prompts ask).")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy: reproducible answers.")
     repeat_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the loops small models fall into.")
     timeout_s: float = Field(default=60.0, gt=0, description="Wall-clock budget of one generation; past it the extractive fallback answers.")
@@ -91,8 +91,13 @@ class LLMSettings(BaseModel):
 
 class ChatSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    passages: int = Field(default=5, ge=1, le=20, description=(
-        "Passages given to the model: 5 x ~250 tokens leaves room for history and a 300-token answer in 4k."))
+    passages: int = Field(default=3, ge=1, le=20, description=(
+        "Passages given to the model. 3 x 160 tokens keeps the prompt near 700 tokens, which "
+        "llama.cpp prefills in ~1.4 s on 2 cores (the 1.5 s first-token target); the top 3 "
+        "hold the answer for most dev questions (retrieval recall@3 vs @5 in docs/EVALUATION.md)."))
+    passage_tokens: int = Field(default=160, ge=32, le=2000, description=(
+        "Each passage is cut to this many tokens in the prompt (whole passages stay in the "
+        "sources list). ~160 tokens is one MedQuAD paragraph or ~250 Chinese characters."))
     history_turns: int = Field(default=6, ge=0, description="Earlier exchanges considered for the prompt (then budgeted).")
     max_input_chars: int = Field(default=4000, ge=100, description=(
         "Longer messages are refused with a clear message: a pasted record of 100k characters "

@@ -52,7 +52,9 @@ def test_english_answer_is_streamed_cited_and_stored(built_index, tmp_path):
 
 def test_chinese_question_uses_chinese_templates(built_index, tmp_path):
     gen = FakeGenerator()
-    service = make_service(built_index, tmp_path, generator=gen)
+    # five passages: the toy hash-embedder index ranks the Chinese answer 4th or 5th
+    service = make_service(built_index, tmp_path, generator=gen,
+                           chat=OPEN_GATE.model_copy(update={"passages": 5}))
     result = service.ask("慢性胃炎怎么治疗？")
     assert result.lang == "zh"
     system, user = gen.calls[0][0], gen.calls[0][-1]
@@ -200,7 +202,7 @@ def test_markup_and_identifiers_in_messages(built_index, tmp_path):
 
 
 def test_budget_drops_passages_that_do_not_fit(built_index, tmp_path):
-    gen = FakeGenerator(context_length=700)
-    service = make_service(built_index, tmp_path, generator=gen, n_ctx=700, max_tokens=300)
+    gen = FakeGenerator(context_length=650)
+    service = make_service(built_index, tmp_path, generator=gen, n_ctx=650, max_tokens=300)
     result = service.ask("How is asthma treated with an inhaler?")
-    assert len(result.passages) < 5 and "passages_dropped" in result.flags
+    assert 1 <= len(result.passages) < OPEN_GATE.passages and "passages_dropped" in result.flags
