@@ -382,6 +382,27 @@ def eval_generation(
         typer.echo(f"  {lang}: " + line(block))
 
 
+@eval_app.command("all")
+@cli_errors
+def eval_all(
+    report: Path = typer.Option(Path("data/report"), "--report", help="Directory for report.md, report.json and plots/."),
+    quick: bool = typer.Option(False, "--quick", help="Every section on a slice (minutes, not an hour)."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this section (repeatable)."),
+    backend: Optional[str] = BackendOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Every evaluation of the project on its own dev sets, into one report: data, licence and
+    rerun command per section, metrics, plots. Exits 1 when a section failed."""
+    from .report import Context, run_all
+
+    ctx = Context(report_dir=report, quick=quick, echo=typer.echo,
+                  app_factory=lambda **kw: _app(kw.get("backend", backend), None, index))
+    result = run_all(ctx, only=only)
+    typer.echo(f"written: {report / 'report.md'} ({result['seconds']} s)")
+    if any(s["status"] == "failed" for s in result["sections"]):
+        raise typer.Exit(1)
+
+
 @bench_app.command("chat")
 @cli_errors
 def bench_chat(

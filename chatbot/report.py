@@ -1,0 +1,268 @@
+"""``medchat eval all --report DIR``: every evaluation of the project on its own dev sets, one
+report (``report.md``, ``report.json`` and PNG plots).
+
+Each section names its data (file, size, licence), the exact command that reruns it, its
+metrics, its plots and how long it took. A section whose part is not installed or configured
+(say, no LoRA adapter) is *skipped* with the reason, never silently left out; a section that
+fails with a domain error is *failed* with the message, and the command exits non-zero after
+writing the report. ``--quick`` runs every section on a slice sized to finish in minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .errors import MedChatError
+
+EVAL_DIR = Path("data/eval")
+
+
+@dataclass
+class DataRef:
+    """One input file of a section: what it is and under which licence it ships."""
+
+    path: str
+    size: int
+    licence: str
+    note: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    status: str = "ok"  # ok | skipped | failed
+    reason: str = ""
+    data: list[DataRef] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    plots: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class SectionSkipped(Exception):
+    """Raised by a section runner whose part is absent (not an error: the report says why)."""
+
+
+@dataclass
+class Context:
+    """What every section runner receives."""
+
+    report_dir: Path
+    quick: bool
+    app_factory: Callable[..., Any]  # (backend=None, adapter=None) -> chatbot.app.App
+    echo: Callable[[str], None] = print
+    _apps: dict = field(default_factory=dict)
+
+    def app(self, **overrides: Any):
+        key = tuple(sorted(overrides.items()))
+        if key not in self._apps:
+            self._apps[key] = self.app_factory(**overrides)
+        return self._apps[key]
+
+    def plot_path(self, name: str) -> Path:
+        return self.report_dir / "plots" / name
+
+
+def count_lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def data_ref(path: Path, licence: str, note: str = "") -> DataRef:
+    return DataRef(str(path), count_lines(path), licence, note)
+
+
+# --- sections --------------------------------------------------------------------------------
+
+# (file, licence of its content, quick-mode limit). Hand-written sets are the project's own;
+# generated sets quote MedQuAD (CC BY 4.0) or Toyhom (MIT) questions.
+RETRIEVAL_SETS = (
+    ("retrieval_en_consumer.jsonl", "project-written (MIT); labels point at MedQuAD (CC BY 4.0)", 0),
+    ("retrieval_zh_en_crosslingual.jsonl", "project-written (MIT); labels point at MedQuAD (CC BY 4.0)", 0),
+    ("retrieval_zh_consumer.jsonl", "project-written (MIT); labels point at Toyhom (MIT)", 0),
+    ("retrieval_en_medquad.jsonl", "MedQuAD questions (CC BY 4.0)", 100),
+    ("retrieval_zh_toyhom.jsonl", "Toyhom questions (MIT)", 100),
+)
+RETRIEVAL_METHODS = ("bm25", "dense", "hybrid")
+CURVE_K = 10
+
+
+def recall_curve(per_question: list[dict], max_k: int = CURVE_K) -> list[float]:
+    """Mean recall@k for k = 1..max_k from per-question rankings (retrieved docs vs relevant)."""
+    if not per_question:
+        return []
+    curve = []
+    for k in range(1, max_k + 1):
+        total = 0.0
+        for q in per_question:
+            relevant = set(q["relevant"])
+            total += len(relevant & set(q["retrieved"][:k])) / max(len(relevant), 1)
+        curve.append(round(total / len(per_question), 4))
+    return curve
+
+
+def section_retrieval(ctx: Context, section: Section) -> None:
+    from dataclasses import replace
+
+    from knowledge_base.evaluation import evaluate, load_questions
+    from knowledge_base.retriever import Retriever
+
+    s = ctx.app().settings
+    # One retriever per method on the same index; each loads the index's own embedder.
+    retrievers = {m: Retriever(s.paths.index_dir, config=replace(s.retrieval, method=m),
+                               index_config=s.kb.index) for m in RETRIEVAL_METHODS}
+    for name, licence, quick_limit in RETRIEVAL_SETS:
+        path = EVAL_DIR / name
+        questions = load_questions(path)
+        limit = quick_limit if ctx.quick else 0
+        if limit:
+            questions = questions[:limit]
+        section.data.append(DataRef(str(path), len(questions), licence,
+                                    f"first {limit} (quick)" if limit else ""))
+        curves = {}
+        for method, retriever in retrievers.items():
+            result = evaluate(lambda q, r=retriever: r.search(q, k=20), questions, per_question=True)
+            curves[method] = recall_curve(result.pop("questions"))
+            section.metrics.setdefault(name, {})[method] = {
+                k: result[k] for k in ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+                if k in result} | {"latency_ms": result["latency_ms"]}
+        plot = ctx.plot_path(f"recall_{Path(name).stem}.png")
+        _plots().line_chart(curves, plot, title=f"recall@k — {name}", xlabel="k", ylabel="recall@k")
+        section.plots.append(str(plot.relative_to(ctx.report_dir)))
+        section.commands.append(f"medchat eval retrieval {path} --method <bm25|dense|hybrid>")
+        ctx.echo(f"  retrieval {name}: " + "  ".join(
+            f"{m} R@5={section.metrics[name][m].get('recall@5')}" for m in RETRIEVAL_METHODS))
+
+
+def _generation_metrics(result: dict) -> dict:
+    summary = result["summary"]
+    return {"backend": result["backend"], "adapter": result.get("adapter"), **summary}
+
+
+def section_generation(ctx: Context, section: Section) -> None:
+    from .gen_eval import run_generation_eval
+
+    path = EVAL_DIR / "consult_dev.jsonl"
+    limit = 12 if ctx.quick else 0
+    section.data.append(DataRef(str(path), min(count_lines(path), limit or 10**9),
+                                "project-written (MIT); answers come from MedQuAD (CC BY 4.0) and Toyhom (MIT)",
+                                f"first {limit} (quick)" if limit else ""))
+    result = run_generation_eval(ctx.app(), path, limit=limit)
+    section.metrics = _generation_metrics(result)
+    latencies = [a["latency_ms"] for a in result["answers"] if a.get("latency_ms") is not None]
+    plot = ctx.plot_path("generation_latency.png")
+    _plots().histogram([v / 1000 for v in latencies], plot, title="end-to-end latency per question",
+                       xlabel="seconds")
+    section.plots.append(str(plot.relative_to(ctx.report_dir)))
+    section.commands.append(f"medchat eval generation {path}" + (f" --limit {limit}" if limit else ""))
+
+
+SECTIONS: dict[str, tuple[str, Callable[[Context, Section], None]]] = {
+    "retrieval": ("Retrieval (BM25, dense, hybrid; per language; zh→en)", section_retrieval),
+    "generation": ("Consultation quality (default engine)", section_generation),
+}
+
+
+def _plots():
+    from . import plots
+
+    return plots
+
+
+# --- running and writing ---------------------------------------------------------------------
+
+def run_all(ctx: Context, only: Iterable[str] | None = None) -> dict[str, Any]:
+    keys = list(only) if only else list(SECTIONS)
+    unknown = [k for k in keys if k not in SECTIONS]
+    if unknown:
+        raise MedChatError(f"unknown report section(s): {', '.join(unknown)}",
+                           hint=f"choose from: {', '.join(SECTIONS)}")
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    sections = []
+    for key in keys:
+        title, runner = SECTIONS[key]
+        section = Section(key, title)
+        ctx.echo(f"== {key}: {title}")
+        t0 = time.perf_counter()
+        try:
+            runner(ctx, section)
+        except SectionSkipped as exc:
+            section.status, section.reason = "skipped", str(exc)
+        except MedChatError as exc:  # reported in the section and in the exit code, not hidden
+            section.status, section.reason = "failed", f"{exc}"
+        section.seconds = round(time.perf_counter() - t0, 1)
+        ctx.echo(f"   {section.status} in {section.seconds} s" + (f": {section.reason}" if section.reason else ""))
+        sections.append(section)
+    report = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": "quick" if ctx.quick else "full",
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine_info(),
+        "sections": [asdict(s) for s in sections],
+    }
+    (ctx.report_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    (ctx.report_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return report
+
+
+def machine_info() -> dict[str, Any]:
+    import os
+
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten nested metrics into (name, value) rows; dicts of scalars stay on one row."""
+    rows = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+            rows += _metric_rows(value, f"{name} / ")
+        else:
+            rows.append((name, _cell(value)))
+    return rows
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# MedChat evaluation report", "",
+        f"Generated {report['generated_at']} in {report['mode']} mode ({report['seconds']} s) on "
+        f"{m['processor']}, {m['cpus']} CPUs, Python {m['python']}.", "",
+        "| section | status | seconds |", "|---|---|---|",
+    ]
+    for s in report["sections"]:
+        lines.append(f"| [{s['title']}](#{s['key']}) | {s['status']} | {s['seconds']} |")
+    for s in report["sections"]:
+        lines += ["", f"<a id=\"{s['key']}\"></a>", f"## {s['title']}", ""]
+        if s["status"] != "ok":
+            lines += [f"**{s['status']}**: {s['reason']}", ""]
+        if s["data"]:
+            lines += ["| data | items | licence | note |", "|---|---|---|---|"]
+            lines += [f"| `{d['path']}` | {d['size']} | {d['licence']} | {d['note']} |" for d in s["data"]]
+            lines.append("")
+        if s["commands"]:
+            lines += ["Rerun:", "", "```", *s["commands"], "```", ""]
+        if s["metrics"]:
+            lines += ["| metric | value |", "|---|---|"]
+            lines += [f"| {name} | {value} |" for name, value in _metric_rows(s["metrics"])]
+            lines.append("")
+        lines += [f"![{p}]({p})" for p in s["plots"]]
+    return "\n".join(lines) + "\n"

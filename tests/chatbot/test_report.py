@@ -1,0 +1,83 @@
+"""``medchat eval all``: sections, statuses, the written report and plots (toy index, fake LLM)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chatbot import report as R
+from chatbot.cli import app
+from tests.conftest import write_jsonl
+
+runner = CliRunner()
+
+
+def test_recall_curve_counts_relevant_documents_found_by_k():
+    rows = [{"relevant": ["a", "b"], "retrieved": ["x", "a", "b"]},
+            {"relevant": ["c"], "retrieved": ["c", "y", "z"]}]
+    # k=1: (0/2 + 1/1)/2 ; k=2: (1/2 + 1)/2 ; k=3: (2/2 + 1)/2
+    assert R.recall_curve(rows, max_k=3) == [0.5, 0.75, 1.0]
+    assert R.recall_curve([], max_k=3) == []
+
+
+@pytest.fixture
+def toy_eval(tmp_path, monkeypatch):
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    write_jsonl(eval_dir / "ret_en.jsonl", [
+        {"id": "1", "question": "How is asthma treated?", "relevant": ["asthma"], "lang": "en"},
+        {"id": "2", "question": "What causes gout?", "relevant": ["gout"], "lang": "en"}])
+    write_jsonl(eval_dir / "consult_dev.jsonl", [
+        {"id": "c1", "question": "How is asthma treated with an inhaler?", "lang": "en"},
+        {"id": "c2", "question": "慢性胃炎怎么治疗？", "lang": "zh"}])
+    monkeypatch.setattr(R, "EVAL_DIR", eval_dir)
+    monkeypatch.setattr(R, "RETRIEVAL_SETS", (("ret_en.jsonl", "test data", 0),))
+    monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
+    monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_EN", "0")
+    monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_ZH", "0")
+    return eval_dir
+
+
+def test_eval_all_writes_report_with_data_commands_metrics_and_plots(tmp_path, built_index, toy_eval):
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["eval", "all", "--report", str(out), "--index", str(built_index),
+                                 "--backend", "fake", "--only", "retrieval", "--only", "generation"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    sections = {s["key"]: s for s in data["sections"]}
+    assert [s["status"] for s in sections.values()] == ["ok", "ok"]
+    ret = sections["retrieval"]
+    assert ret["data"][0]["size"] == 2 and ret["data"][0]["licence"] == "test data"
+    assert set(ret["metrics"]["ret_en.jsonl"]) == {"bm25", "dense", "hybrid"}
+    # the toy corpus holds both answers: BM25 ranks each question's own document first
+    assert ret["metrics"]["ret_en.jsonl"]["bm25"]["recall@1"] == 1.0
+    gen = sections["generation"]
+    assert gen["metrics"]["n"] == 2 and set(gen["metrics"]["by_lang"]) == {"en", "zh"}
+    for s in sections.values():
+        for plot in s["plots"]:
+            assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "medchat eval retrieval" in md and "medchat eval generation" in md
+    assert f"![{ret['plots'][0]}]" in md
+
+
+def test_skipped_and_failed_sections_are_reported_not_hidden(tmp_path, monkeypatch):
+    def absent(ctx, section):
+        raise R.SectionSkipped("no adapter configured")
+
+    def broken(ctx, section):
+        raise R.MedChatError("eval file is malformed")
+
+    monkeypatch.setattr(R, "SECTIONS", {"a": ("Absent part", absent), "b": ("Broken part", broken)})
+    ctx = R.Context(report_dir=tmp_path / "r", quick=True, app_factory=lambda **kw: None, echo=lambda s: None)
+    report = R.run_all(ctx)
+    assert [(s["status"], s["reason"]) for s in report["sections"]] == [
+        ("skipped", "no adapter configured"), ("failed", "eval file is malformed")]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "**skipped**: no adapter configured" in md and "**failed**: eval file is malformed" in md
+
+
+def test_unknown_section_is_a_clear_error(tmp_path, built_index, toy_eval):
+    result = runner.invoke(app, ["eval", "all", "--report", str(tmp_path / "r"), "--index", str(built_index),
+                                 "--backend", "fake", "--only", "telepathy"])
+    assert result.exit_code == 2 and "unknown report section" in result.output
