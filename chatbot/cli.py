@@ -403,6 +403,26 @@ def eval_all(
         raise typer.Exit(1)
 
 
+@bench_app.command("all")
+@cli_errors
+def bench_all(
+    out: Path = typer.Option(Path("data/bench/all.json"), "--out", help="Where to write the combined JSON."),
+    quick: bool = typer.Option(False, "--quick", help="Corpus slice and 20k synthetic chunks instead of the full build and 1M chunks."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this part (repeatable)."),
+    backend: Optional[str] = BackendOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Every part's benchmark in one JSON with machine details: knowledge base, chat, and the
+    figures that other commands measured (training throughput, UI load), with their files."""
+    from .bench_all import run_bench_all
+
+    result = run_bench_all(_settings(), out, quick=quick, only=only, echo=typer.echo,
+                           app_factory=lambda: _app(backend, None, index))
+    for key, part in result["parts"].items():
+        typer.echo(f"{key}: {part['status']} ({part['seconds']} s)")
+    typer.echo(f"written: {out} ({result['seconds']} s)")
+
+
 @bench_app.command("chat")
 @cli_errors
 def bench_chat(

@@ -11,7 +11,6 @@ writing the report. ``--quick`` runs every section on a slice sized to finish in
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -214,10 +213,9 @@ def run_all(ctx: Context, only: Iterable[str] | None = None) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    import os
+    from knowledge_base.bench import machine_info as kb_machine_info
 
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+    return kb_machine_info()
 
 
 def _cell(value: Any) -> str:
@@ -245,7 +243,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# MedChat evaluation report", "",
         f"Generated {report['generated_at']} in {report['mode']} mode ({report['seconds']} s) on "
-        f"{m['processor']}, {m['cpus']} CPUs, Python {m['python']}.", "",
+        f"{m['cpu_model']}, {m['cpu_count']} CPUs, {m['ram_gb']} GB RAM, Python {m['python']} "
+        f"(load at start {m['loadavg_start']}).", "",
         "| section | status | seconds |", "|---|---|---|",
     ]
     for s in report["sections"]:

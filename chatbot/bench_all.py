@@ -1,0 +1,107 @@
+"""``medchat bench all``: the benchmark scripts of every part, collected into one JSON with the
+machine's details, so runs on different machines compare side by side.
+
+Parts that are cheap enough run now (knowledge-base build and query latency, chat first token
+and decode speed, classifier and safety-screen latency). Parts that take hours or need a
+running server are *read* from the file their own command wrote (training throughput from the
+shipped adapter's metrics, UI load from ``medchat bench ui``), and the JSON says which file and
+when it was written; a part with no such file is ``not_run`` with the command that produces it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import MedChatError
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class BenchContext:
+    settings: Any
+    quick: bool
+    app_factory: Callable[[], Any]
+    work_dir: Path
+    echo: Echo = print
+    _app: Any = field(default=None, repr=False)
+
+    def app(self):
+        if self._app is None:
+            self._app = self.app_factory()
+        return self._app
+
+
+def part_kb(ctx: BenchContext) -> dict[str, Any]:
+    from knowledge_base.bench import run_kb_bench
+
+    # Full: a fresh build of the shipped corpus and the 1M-chunk synthetic index (~15 min here);
+    # quick: a 300-file slice and 20k synthetic chunks.
+    return run_kb_bench(settings=ctx.settings, out=ctx.work_dir / "kb.json", quick=ctx.quick,
+                        synthetic=20_000 if ctx.quick else 1_000_000,
+                        n_queries=50 if ctx.quick else 200, echo=ctx.echo)
+
+
+def part_chat(ctx: BenchContext) -> dict[str, Any]:
+    from .gen_eval import run_chat_bench
+
+    report = run_chat_bench(ctx.app(), ctx.work_dir / "chat.json", repeats=1, echo=ctx.echo)
+    report.pop("rows", None)  # per-question rows stay in `medchat bench chat`'s own JSON
+    return report
+
+
+def read_measured(path: Path, command: str) -> dict[str, Any]:
+    """Figures another command measured: its file, when it was written, and the figures."""
+    if not path.is_file():
+        return {"status": "not_run", "command": command,
+                "reason": f"{path} does not exist yet"}
+    try:
+        figures = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MedChatError(f"cannot read {path}: {exc}", hint=f"rerun: {command}") from exc
+    written = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    return {"status": "read", "file": str(path), "written_at": written, "command": command,
+            "figures": figures}
+
+
+def part_ui(ctx: BenchContext) -> dict[str, Any]:
+    return read_measured(Path("data/bench/ui.json"), "medchat bench ui")
+
+
+PARTS: dict[str, Callable[[BenchContext], dict[str, Any]]] = {
+    "kb": part_kb,
+    "chat": part_chat,
+    "ui": part_ui,
+}
+
+
+def run_bench_all(settings: Any, out: Path, *, quick: bool, app_factory: Callable[[], Any],
+                  only: list[str] | None = None, echo: Echo = print) -> dict[str, Any]:
+    from knowledge_base.bench import machine_info
+
+    keys = only or list(PARTS)
+    unknown = [k for k in keys if k not in PARTS]
+    if unknown:
+        raise MedChatError(f"unknown benchmark part(s): {', '.join(unknown)}",
+                           hint=f"choose from: {', '.join(PARTS)}")
+    result: dict[str, Any] = {"machine": machine_info(), "mode": "quick" if quick else "full", "parts": {}}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="medchat-bench-") as tmp:
+        ctx = BenchContext(settings=settings, quick=quick, app_factory=app_factory,
+                           work_dir=Path(tmp), echo=echo)
+        for key in keys:
+            echo(f"== {key}")
+            t0 = time.perf_counter()
+            figures = PARTS[key](ctx)
+            figures.setdefault("status", "measured")
+            figures["seconds"] = round(time.perf_counter() - t0, 1)
+            result["parts"][key] = figures
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    return result
