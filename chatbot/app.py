@@ -15,6 +15,7 @@ from .prompts import PromptLibrary
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
+from .triage import TriageEngine, build_engine
 
 
 @dataclass
@@ -25,6 +26,7 @@ class App:
     store: ChatStore
     prompts: PromptLibrary
     service: ConsultationService
+    triage: TriageEngine | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
@@ -37,6 +39,7 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
+    triage = build_engine(s, retriever=retriever, prompts=prompts)
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm)
-    return App(s, retriever, generator, store, prompts, service)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, triage=triage)
+    return App(s, retriever, generator, store, prompts, service, triage)

@@ -116,6 +116,19 @@ class ChatSettings(BaseModel):
         "(short off-topic questions share words by chance), so only full overlap rescues."))
 
 
+class TriageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules_dir: Path = Field(default=Path("data/triage"), description=(
+        "Folder of the triage rule files (vitals.yaml, presentations.yaml, modifiers.yaml, "
+        "departments.yaml); relative paths are resolved against the project root."))
+    evidence_passages: int = Field(default=3, ge=0, le=10, description=(
+        "Supporting guideline passages retrieved per triage (0 = none). Three fit on the nurse "
+        "console next to the reasons and cost one retrieval (~10-50 ms)."))
+    chat_disposition: bool = Field(default=True, description=(
+        "Add a one-line disposition (\"see a doctor today\" / \"可在家观察\") to patient-chat answers "
+        "when the message describes the patient's own current symptoms."))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -124,6 +137,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -183,6 +197,7 @@ def reference_markdown() -> str:
     table("retrieval", "MEDCHAT_RETRIEVAL", dc_rows(RetrievalConfig))
     table("llm", "MEDCHAT_LLM", model_rows(LLMSettings))
     table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
+    table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
     return "\n".join(lines)
 
 
