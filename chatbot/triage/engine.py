@@ -31,7 +31,7 @@ from ..prompts import PromptLibrary
 from ..settings import PROJECT_ROOT
 from .models import ACUITY_TO_DISPOSITION, Intake, Reason, TriageResult, Vitals
 from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
-from .text import durations_days, extract_age, find, find_negated, normalise, vitals_in_text
+from .text import days_near, durations_days, extract_age, find, find_negated, normalise, vitals_in_text
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,13 @@ class _Ctx:
     pregnant: bool
     vitals: Vitals
     comorbidity_text: str
-    days: float | None         # longest duration stated
+    days: float | None         # longest duration stated anywhere
+    onset_days: float | None = None   # duration in the intake's onset field
     reasons: list[Reason] = field(default_factory=list)
     departments: dict[int, str] = field(default_factory=dict)   # id(reason) -> department key
     warnings: list[str] = field(default_factory=list)
     presentations: list[tuple[Presentation, Reason]] = field(default_factory=list)
+    hits: dict[str, int] = field(default_factory=dict)              # presentation key -> match offset
     extra_ages: list[float] = field(default_factory=list)       # ages also to apply (contradictions)
 
 
@@ -119,6 +121,8 @@ class TriageEngine:
                    pregnant=bool(intake.pregnant) or bool(find(text, rules.modifiers["pregnancy"])),
                    vitals=vitals, comorbidity_text=normalise(" ; ".join(intake.comorbidities)),
                    days=max(durations_days(text), default=None))
+        if intake.onset:
+            ctx.onset_days = max(durations_days(normalise(intake.onset)), default=None)
         if intake.pregnant is False and ctx.pregnant:
             ctx.pregnant = True  # the text says pregnant: the safer reading
         self._contradictions(ctx, intake, text_age)
@@ -306,6 +310,7 @@ class TriageEngine:
                                department=p.department, name=p.name, evidence=hit.text,
                                source=p.source)
             ctx.presentations.append((p, reason))
+            ctx.hits[p.key] = hit.start
         urgent = {r.acuity for _, r in ctx.presentations}
         if len(urgent) > 1 and min(urgent) <= 3 and max(urgent) >= 4:
             names = {lang: "; ".join(dict.fromkeys(p.name[lang] for p, _ in ctx.presentations))
@@ -317,14 +322,20 @@ class TriageEngine:
     def _modifiers(self, ctx: _Ctx) -> None:
         mods = self.rules.modifiers
         current = min((r.acuity for r in ctx.reasons), default=6)
-        fever = find(ctx.text, _FEVER) or (ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0)
+        fever_hit = find(ctx.text, _FEVER)
+        fever = fever_hit or (ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0)
+        # how long the fever has lasted: a duration in the sentence that mentions it, else the
+        # onset the nurse recorded
+        fever_days = days_near(ctx.text, fever_hit.start) if fever_hit else None
+        if fever_days is None and ctx.onset_days is not None:
+            fever_days = ctx.onset_days
         child = ctx.age is not None and ctx.age < 16
         # fever lasting longer than the guidance allows
         fd = mods["fever_days_urgent"]
         limit = fd["child"] if child else fd["adult"]
-        if fever and ctx.days is not None and ctx.days > limit and current > fd["acuity"]:
+        if fever and fever_days is not None and fever_days > limit and current > fd["acuity"]:
             self._add(ctx, "modifier", "fever_days", int(fd["acuity"]), "triage.reason.modifier.fever_days",
-                      value=round(ctx.days, 1), days=_fmt(ctx.days), limit=limit)
+                      value=round(fever_days, 1), days=_fmt(fever_days), limit=limit)
         dq = mods["self_care_disqualifiers"]
         immuno_text = f"{ctx.text} ; {ctx.comorbidity_text}"
         immuno = find(immuno_text, dq["immunocompromised"]["match"])
@@ -342,10 +353,13 @@ class TriageEngine:
             return
         # The result would be self-care: every disqualifier that applies is a reason.
         for p, _ in ctx.presentations:
-            if p.max_days is not None and ctx.days is not None and ctx.days > p.max_days:
+            days = days_near(ctx.text, ctx.hits[p.key])
+            if days is None:
+                days = ctx.onset_days if ctx.onset_days is not None else ctx.days
+            if p.max_days is not None and days is not None and days > p.max_days:
                 self._add(ctx, "modifier", f"long_duration:{p.key}", int(dq["long_duration"]["acuity"]),
-                          "triage.reason.modifier.long_duration", value=round(ctx.days, 1),
-                          name=p.name, days=_fmt(ctx.days), limit=_fmt(p.max_days))
+                          "triage.reason.modifier.long_duration", value=round(days, 1),
+                          name=p.name, days=_fmt(days), limit=_fmt(p.max_days))
         ages = [a for a in (ctx.age, *ctx.extra_ages) if a is not None]
         if any(a < dq["infant"]["age_lt"] for a in ages):
             self._add(ctx, "age", "infant", int(dq["infant"]["acuity"]), "triage.reason.age.infant",

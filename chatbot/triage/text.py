@@ -199,7 +199,7 @@ _EN_DURATION = re.compile(
 _EN_FUZZY = [(re.compile(r"(?<![a-z])(a few|few|several|a couple of|couple of)\s+(days|weeks|months)"), None),
              (re.compile(r"(?<![a-z])(since yesterday|yesterday|last night|overnight)(?![a-z])"), 1.0),
              (re.compile(r"(?<![a-z])(this morning|today|tonight|this afternoon|this evening|just now|minutes? ago)(?![a-z])"), 0.3)]
-_ZH_DURATION = re.compile(rf"{_ZH_NUM}\s*(?:多|来)?\s*(个月|个星期|个礼拜|分钟|小时|天|日|周|星期|礼拜|月|年|晚)(?:多|来)?(?!大|龄|的宝宝|的婴儿|的孩子)")
+_ZH_DURATION = re.compile(rf"{_ZH_NUM}\s*(?:个)?\s*(?:多|来)?\s*(个月|个星期|个礼拜|分钟|小时|天|日|周|星期|礼拜|月|年|晚)(?:多|来)?(?!大|龄|的宝宝|的婴儿|的孩子)")
 _ZH_FUZZY = [(re.compile(r"昨天|昨晚|一夜"), 1.0), (re.compile(r"前天"), 2.0), (re.compile(r"今天|今早|刚才|早上|上午|下午|晚上"), 0.3),
              (re.compile(r"好几天|几天"), 3.0), (re.compile(r"一直|长期|多年"), 30.0)]
 
@@ -233,6 +233,23 @@ def durations_days(text: str) -> list[float]:
     return found
 
 
+_SENTENCE_END = re.compile(r"[.;!?。；！？\n]")
+
+
+def sentence_at(text: str, pos: int) -> str:
+    """The sentence of ``text`` around character ``pos``: a duration counts for a symptom only
+    when it is said in the same sentence ("runny nose for 2 days", not "vaccinated 3 months ago")."""
+    start = 0
+    for m in _SENTENCE_END.finditer(text, 0, pos):
+        start = m.end()
+    m = _SENTENCE_END.search(text, pos)
+    return text[start:m.start() if m else len(text)]
+
+
+def days_near(text: str, pos: int) -> float | None:
+    return max(durations_days(sentence_at(text, pos)), default=None)
+
+
 # --- vital signs written in the complaint ----------------------------------------------------
 _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up to|reaching|around|about|:)?\s*(\d{2,3}(?:\.\d+)?)\s*(°?\s?[cf](?![a-z])|degrees?(?: ?[cf](?![a-z])| celsius| fahrenheit)?)?"),
          re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(°\s?[cf]|℃|℉|degrees?(?: (?:celsius|fahrenheit|c|f)(?![a-z]))?)"),
@@ -241,6 +258,7 @@ _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up
 _SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
 _HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
 _BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")
+_PAIN = re.compile(r"(?:pain|severity|painscore|pain score|疼痛评分|疼痛)\D{0,20}?(\d{1,2})\s*(?:/|out of|分（满分)\s*10")
 _RR = re.compile(r"(?:respiratory rate|breathing rate|rr|呼吸频率|呼吸)\s*(?:of|is|was|at|:)?\s*(\d{1,2})\s*(?:/min|breaths|次)")
 
 
@@ -261,8 +279,8 @@ def vitals_in_text(text: str) -> dict[str, float]:
             out["temp"] = round(value, 1)
             break
     for name, rx, low, high in (("spo2", _SPO2, 50, 100), ("hr", _HR, 20, 250), ("sbp", _BP, 40, 280),
-                                ("rr", _RR, 4, 70)):
+                                ("rr", _RR, 4, 70), ("pain", _PAIN, 0, 10)):
         m = rx.search(text)
         if m and low <= float(m.group(1)) <= high:
-            out[name] = float(m.group(1))
+            out[name] = int(m.group(1)) if name == "pain" else float(m.group(1))
     return out
