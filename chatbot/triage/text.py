@@ -45,7 +45,13 @@ _ZH_CUE = re.compile(
     r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
     r"不(?!停|止|断|住|舒服|适|能|出|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
+_EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
 _EN_WINDOW_WORDS = 7
+
+
+def _clause_tail(text: str, end: int) -> str:
+    m = re.search(r"[.;:!?]", text[end:])
+    return text[end:end + m.start()] if m else text[end:]
 _ZH_WINDOW_CHARS = 8
 
 
@@ -64,7 +70,10 @@ def is_negated(text: str, start: int, end: int) -> bool:
     if cues:
         between = before[cues[-1].end():]
         if len(between.split()) <= _EN_WINDOW_WORDS and not _EN_BREAK.search(between):
-            return True
+            # A comma ends the scope ("no fever, runny nose for 2 days") unless the clause is a
+            # list closed by or/nor ("denies fever, chills or night sweats").
+            if "," not in between or _EN_LIST_END.search(_clause_tail(text, end)):
+                return True
     return bool(_EN_POST.match(text[end:end + 20]))
 
 
