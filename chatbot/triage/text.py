@@ -263,7 +263,9 @@ def days_near(text: str, pos: int) -> float | None:
 _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up to|reaching|around|about|:)?\s*(\d{2,3}(?:\.\d+)?)\s*(°?\s?[cf](?![a-z])|degrees?(?: ?[cf](?![a-z])| celsius| fahrenheit)?)?"),
          re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(°\s?[cf]|℃|℉|degrees?(?: (?:celsius|fahrenheit|c|f)(?![a-z]))?)"),
          re.compile(r"(?:体温|发烧|发热|高烧|烧到|烧)\s*(?:到|达|是|有|为|:)?\s*(\d{2}(?:\.\d+)?)\s*(度|℃|°c)?"),
-         re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)")]
+         re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)"),
+         re.compile(r"(?:thermometer|reading|measured|temp\w*)\D{0,20}?(\d{2}\.\d)(?![0-9])()"),
+         re.compile(r"(?:温度计|体温计|量了|测了)\D{0,8}?(\d{2}(?:\.\d)?)()")]
 _SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
 _HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
 _BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")
