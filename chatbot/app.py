@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from knowledge_base.embedders import make_embedder
 from knowledge_base.retriever import Retriever
 
+from .hooks import NoSafetyScreen, SafetyScreen
 from .llm import make_generator
 from .llm.base import Generator
 from .prompts import PromptLibrary
@@ -26,6 +27,7 @@ class App:
     store: ChatStore
     prompts: PromptLibrary
     service: ConsultationService
+    safety: SafetyScreen | None = None
     triage: TriageEngine | None = None
 
 
@@ -39,7 +41,21 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
-    triage = build_engine(s, retriever=retriever, prompts=prompts)
+    safety = make_safety_screen(s, prompts)
+    # the triage engine shares the service's red-flag screen (one lexicon, loaded once)
+    triage = build_engine(s, retriever=retriever, prompts=prompts,
+                          screen=safety if hasattr(safety, "hits") else None)
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm, triage=triage)
-    return App(s, retriever, generator, store, prompts, service, triage)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, safety=safety,
+                                  triage=triage)
+    return App(s, retriever, generator, store, prompts, service, safety, triage)
+
+
+def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:
+    """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
+    pass-through when ``safety.enabled`` is false."""
+    if not settings.safety.enabled:
+        return NoSafetyScreen()
+    from .safety import RedFlagScreen
+
+    return RedFlagScreen(settings.safety, prompts or PromptLibrary())
