@@ -15,10 +15,19 @@ _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": 
                          "\u2014": "-", "\u00b0": " "})
 
 
+# Softeners between a body part and its symptom ("腰有点酸痛", "mildly painful skin") are
+# dropped so that one pattern covers the plain and the hedged wording. Intensifiers ("very",
+# "剧烈", "很") stay: they carry severity.
+_ZH_SOFTENERS = re.compile(r"有点儿?|有一点|有些|稍微|稍稍|比较|挺")
+_EN_SOFTENERS = re.compile(r"(?<![a-z])(mildly|slightly|somewhat|a bit|a little|kind of|sort of)(?![a-z]) ?")
+
+
 def normalise(text: str) -> str:
-    """Lower case, full-width ASCII folded, curly quotes straightened, whitespace collapsed.
-    Character offsets are not preserved (callers match and slice the normalised text)."""
+    """Lower case, full-width ASCII folded, curly quotes straightened, softeners dropped,
+    whitespace collapsed. Character offsets are not preserved (callers match and slice the
+    normalised text)."""
     text = text.translate(_FULLWIDTH).translate(_QUOTES).lower()
+    text = _EN_SOFTENERS.sub("", _ZH_SOFTENERS.sub("", text))
     return " ".join(text.split())
 
 
