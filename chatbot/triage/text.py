@@ -175,35 +175,28 @@ _AGE_WORDS = [
 ]
 
 
+_ZH_AND_A_HALF = re.compile(r"(\d+|[一二两三四五六七八九十]+)个半(月|星期|小时)")
+_YEARS_PER = {"year": 1, "yr": 1, "month": 1 / 12, "week": 1 / 52, "day": 1 / 365,
+              "岁": 1, "月": 1 / 12, "周": 1 / 52, "天": 1 / 365}
+
+
 def extract_age(text: str) -> float | None:
     """Age in years stated in the text ("a 45-year-old man", "3-month-old", "45岁", "三个月大的
     宝宝", "newborn"); None when the text does not say."""
-    for rx, unit in _EN_AGE:
-        m = rx.search(text)
-        if m:
-            n = en_number(m.group(1))
+    text = _ZH_AND_A_HALF.sub(lambda m: f"{zh_number(m.group(1)) + 0.5}个{m.group(2)}", text)
+    for patterns, number in ((_EN_AGE, en_number), (_ZH_AGE, zh_number)):
+        for rx, unit in patterns:
+            m = rx.search(text)
+            n = number(m.group(1)) if m else None
             if n is None:
                 continue
-            u = unit or m.group(2)
-            if u.startswith("month"):
-                return n / 12
-            if u.startswith("week"):
-                return n / 52
-            if u.startswith("day"):
-                return n / 365
-            if n <= 125:
-                return n
-    for rx, unit in _ZH_AGE:
-        m = rx.search(text)
-        if m:
-            n = zh_number(m.group(1))
-            if n is None:
-                continue
-            if unit == "岁":
-                return n + (0.5 if m.group(2) else 0)
-            if unit == "月":
-                return n / 12
-            return n / (52 if m.group(2) == "周" else 365)
+            extra = m.group(2) if m.lastindex and m.lastindex >= 2 else None
+            if unit == "岁":  # 3岁半
+                return n + (0.5 if extra else 0)
+            u = (unit if unit not in (None, "天周") else extra).rstrip("s")
+            years = n * _YEARS_PER[u]
+            if years <= 125:
+                return years
     for rx, years in _AGE_WORDS:
         if rx.search(text):
             return years
