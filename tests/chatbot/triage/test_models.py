@@ -62,3 +62,13 @@ def test_reason_checks_kind_and_acuity():
         Reason("vital", "x", 0, "a", "b")
     r = Reason("vital", "x", 2, "english", "中文", 1.0)
     assert r.to_json("zh") == {"kind": "vital", "code": "x", "acuity": 2, "text": "中文", "value": 1.0}
+
+
+def test_rules_reference_is_generated_from_the_rule_files():
+    from pathlib import Path
+
+    from chatbot.triage.rules import rules_markdown
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "TRIAGE_RULES.md"
+    assert doc.read_text(encoding="utf-8") == rules_markdown(), \
+        "run: python -m chatbot.triage > docs/TRIAGE_RULES.md"
