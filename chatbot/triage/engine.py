@@ -361,7 +361,8 @@ class TriageEngine:
                           "triage.reason.modifier.long_duration", value=round(days, 1),
                           name=p.name, days=_fmt(days), limit=_fmt(p.max_days))
         ages = [a for a in (ctx.age, *ctx.extra_ages) if a is not None]
-        if any(a < dq["infant"]["age_lt"] for a in ages):
+        infant_ok = all(p.infant_ok for p, _ in ctx.presentations if p.self_care)
+        if any(a < dq["infant"]["age_lt"] for a in ages) and not infant_ok:
             self._add(ctx, "age", "infant", int(dq["infant"]["acuity"]), "triage.reason.age.infant",
                       value=min(ages), department="paediatrics")
         if any(a >= dq["older_adult"]["age_ge"] for a in ages):

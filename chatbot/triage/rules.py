@@ -89,6 +89,7 @@ class Presentation:
     older: int | None = None
     child: int | None = None
     self_care: bool = False
+    infant_ok: bool = False   # self-care also under 1 year (nappy rash, teething: NHS self-care)
 
     def __post_init__(self) -> None:
         where = f"presentations.yaml {self.key}"
@@ -162,7 +163,8 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> Rules:
             match=tuple(p["match"]), source=p["source"], query=p.get("query", p["name"]["en"]),
             all=tuple(tuple(g) for g in p.get("all", ())), unless=tuple(p.get("unless", ())),
             requires=dict(p.get("requires") or {}), max_days=p.get("max_days"),
-            older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)))
+            older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)),
+            infant_ok=bool(p.get("infant_ok", False)))
         _check(item.department in depts, f"presentations.yaml {item.key}", f"unknown department {item.department!r}")
         _check(item.source in pres["sources"], f"presentations.yaml {item.key}", f"unknown source {item.source!r}")
         presentations.append(item)

@@ -201,3 +201,11 @@ def test_chat_disposition_for_own_symptoms(engine, text, lang, level):
 ])
 def test_no_chat_disposition_for_topic_questions(engine, text, lang):
     assert engine.disposition_line(text, lang) is None
+
+
+def test_infant_self_care_only_for_baby_specific_complaints(engine):
+    # NHS: nappy rash and teething are treated at home; any other illness in a baby needs a clinician
+    assert assess(engine, "my baby has nappy rash").disposition == "self_care"
+    assert assess(engine, "宝宝出牙，有点烦").disposition == "self_care"
+    assert assess(engine, "my baby has a runny nose").disposition == "routine"
+    assert assess(engine, "my baby has nappy rash and a runny nose").disposition == "routine"
