@@ -31,7 +31,8 @@ from ..prompts import PromptLibrary
 from ..settings import PROJECT_ROOT
 from .models import ACUITY_TO_DISPOSITION, Intake, Reason, TriageResult, Vitals
 from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
-from .text import days_near, durations_days, extract_age, find, find_negated, normalise, vitals_in_text
+from .text import (days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
+                   vitals_in_text)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ _PAEDIATRIC_SPECIALTIES = {"general", "respiratory", "gastroenterology", "infect
                            "cardiology", "endocrinology", "nephrology", "rheumatology"}
 _OPS = {"lt": "<", "lt_pals": "<", "le": "≤", "gt": ">", "ge": "≥", "eq": "="}
 _FEVER = ("fever", "feverish", "high temperature", "temperature (of )?(3[89]|40)", "pyrexi(a|al)",
+          "(a|running a|the) (slight |mild |low[- ]grade )?temperature(?! (of |is |was )?3[0-7])",
           "发烧", "发热", "低烧", "高烧", "高热", "体温(升高|3[89]|40)")
 
 
@@ -70,6 +72,7 @@ class _Ctx:
     warnings: list[str] = field(default_factory=list)
     presentations: list[tuple[Presentation, Reason]] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)              # presentation key -> match offset
+    spans: list[tuple[int, int]] = field(default_factory=list)      # matched presentation spans
     extra_ages: list[float] = field(default_factory=list)       # ages also to apply (contradictions)
 
 
@@ -293,13 +296,18 @@ class TriageEngine:
         return True
 
     def _presentations(self, ctx: _Ctx) -> None:
+        text = ctx.text
+        if ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0 and not find(text, ("fever",)):
+            # a measured or written temperature of 38 or more is a fever for the complaint rules
+            # ("temperature of 39.8 and a blotchy rash" is fever with rash)
+            text = f"{text} . fever ."
         for p in self.rules.presentations:
             if not self._requirements_met(ctx, p):
                 continue
-            hit = find(ctx.text, p.match)
-            if hit is None or any(find(ctx.text, group) is None for group in p.all):
+            hit = find(text, p.match)
+            if hit is None or any(find(text, group) is None for group in p.all):
                 continue
-            if p.unless and find(ctx.text, p.unless):
+            if p.unless and find(text, p.unless):
                 continue
             acuity, key = p.acuity, "triage.reason.complaint"
             if p.older is not None and ctx.age is not None and ctx.age >= 65 and p.older < acuity:
@@ -311,6 +319,7 @@ class TriageEngine:
                                source=p.source)
             ctx.presentations.append((p, reason))
             ctx.hits[p.key] = hit.start
+            ctx.spans.append((hit.start, hit.end))
         urgent = {r.acuity for _, r in ctx.presentations}
         if len(urgent) > 1 and min(urgent) <= 3 and max(urgent) >= 4:
             names = {lang: "; ".join(dict.fromkeys(p.name[lang] for p, _ in ctx.presentations))
@@ -378,6 +387,12 @@ class TriageEngine:
         if risk:
             self._add(ctx, "modifier", "high_risk_condition", int(dq["high_risk_condition"]["acuity"]),
                       "triage.reason.modifier.high_risk_condition", value=risk.text, evidence=risk.text)
+        # an alarm word inside a matched presentation ("nosebleed" -> 血) is explained by it
+        alarm = next((h for h in find_all(ctx.text, dq["alarm_words"]["match"])
+                      if not any(a <= h.start < b for a, b in ctx.spans)), None)
+        if alarm:
+            self._add(ctx, "uncertainty", "alarm_word", int(dq["alarm_words"]["acuity"]),
+                      "triage.reason.uncertainty.alarm_word", value=alarm.text, evidence=alarm.text)
         worse = find(ctx.text, dq["worsening"]["match"])
         if worse:
             self._add(ctx, "modifier", "worsening", int(dq["worsening"]["acuity"]),

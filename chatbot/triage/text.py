@@ -49,10 +49,11 @@ _EN_CUE = re.compile(
 _EN_BREAK = re.compile(
     r"[.;:!?]|(?<![a-z])(but|however|although|though|yet|except|has|have|had|having|reports?|"
     r"complains?|presents?|now|then|started|developed|since|which|who|and is|and has|is|are|was)(?![a-z])")
-_EN_POST = re.compile(r"^\s*(?::|-|is|was|were)?\s*(absent|denied|none|negative|not present)(?![a-z])")
+_EN_POST = re.compile(r"^\s*(?::|-|is|was|were|are)?\s*(absent|denied|none|negative|not present|normal|fine|ok|okay|"
+                      r"unaffected|unchanged|clear)(?![a-z])")
 _ZH_CUE = re.compile(
     r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
-    r"不(?!停|止|断|住|舒服|适|能|出|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
+    r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
 _EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
 _EN_WINDOW_WORDS = 7
@@ -101,6 +102,12 @@ def find(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:
             if not is_negated(text, m.start(), m.end()):
                 return Hit(pattern, m.start(), m.end(), m.group(0))
     return None
+
+
+def find_all(text: str, patterns: list[str] | tuple[str, ...]) -> list[Hit]:
+    """Every non-negated match of every pattern, in pattern order."""
+    return [Hit(p, m.start(), m.end(), m.group(0)) for p in patterns
+            for m in compile_pattern(p).finditer(text) if not is_negated(text, m.start(), m.end())]
 
 
 def find_negated(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:

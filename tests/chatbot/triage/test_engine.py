@@ -209,3 +209,22 @@ def test_infant_self_care_only_for_baby_specific_complaints(engine):
     assert assess(engine, "宝宝出牙，有点烦").disposition == "self_care"
     assert assess(engine, "my baby has a runny nose").disposition == "routine"
     assert assess(engine, "my baby has nappy rash and a runny nose").disposition == "routine"
+
+
+def test_unexplained_alarm_words_block_self_care(engine):
+    # a wording no rule knows must not send the patient home when it touches a vital system
+    result = assess(engine, "sore throat and a weird numb feeling in my face", age=30)
+    assert result.disposition == "routine" and "alarm_word" in codes(result)
+    assert "numb" in next(r for r in result.reasons if r.code == "alarm_word").text_en
+    # ... but words explained by the matched self-care rule, negated or reassuring, do not
+    assert assess(engine, "流鼻血，按压五分钟后止住了", age=30).disposition == "self_care"
+    assert assess(engine, "手指划了个小口子，已经不出血了", age=30).disposition == "self_care"
+    assert assess(engine, "sticky red eye, vision is normal", age=30).disposition == "self_care"
+    assert assess(engine, "acne on his face and chest", age=17).disposition == "self_care"
+
+
+def test_a_written_or_measured_temperature_counts_as_fever(engine):
+    text = "headache, vomiting and a blotchy rash on his legs"
+    assert assess(engine, text, age=23).disposition != "emergency"
+    assert assess(engine, text + ", temperature of 39.8", age=23).disposition == "emergency"
+    assert assess(engine, text, age=23, vitals={"temp": 39.8}).disposition == "emergency"
