@@ -31,7 +31,7 @@ from ..prompts import PromptLibrary
 from ..settings import PROJECT_ROOT
 from .models import ACUITY_TO_DISPOSITION, Intake, Reason, TriageResult, Vitals
 from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
-from .text import (days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
+from .text import (compile_pattern, days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
                    vitals_in_text)
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class TriageEngine:
             raw_for_facts = f"{raw}. {intake.onset}"
         else:
             raw_for_facts = raw
-        text = normalise(raw_for_facts)
+        text = self._plain_words(normalise(raw_for_facts))
         lang = lang or detect_lang(raw)
         text_age = extract_age(text)
         age = intake.age if intake.age is not None else text_age
@@ -184,6 +184,13 @@ class TriageEngine:
         if department:
             ctx.departments[id(reason)] = department
         return reason
+
+    def _plain_words(self, text: str) -> str:
+        """Clinical terms of case write-ups rewritten to the words the rules use (modifiers.yaml
+        ``synonyms``: "afebrile" -> "no fever", "dysuria" -> "pain on urination")."""
+        for pattern, plain in self.rules.modifiers.get("synonyms", {}).items():
+            text = compile_pattern(pattern).sub(plain, text)
+        return text
 
     def _text_sex(self, text: str) -> str | None:
         mods = self.rules.modifiers

@@ -48,7 +48,7 @@ _EN_CUE = re.compile(
     r"no signs? of|no history of|ruled out|isn't|is not|wasn't|was not)(?![a-z])")
 _EN_BREAK = re.compile(
     r"[.;:!?]|(?<![a-z])(but|however|although|though|yet|except|has|have|had|having|reports?|"
-    r"complains?|presents?|now|then|started|developed|since|which|who|and is|and has|is|are|was)(?![a-z])")
+    r"complains?|presents?|now|then|started|developed|since|which|who|with|and is|and has|is|are|was)(?![a-z])")
 _EN_POST = re.compile(r"^\s*(?::|-|is|was|were|are)?\s*(absent|denied|none|negative|not present|normal|fine|ok|okay|"
                       r"unaffected|unchanged|clear)(?![a-z])")
 _ZH_CUE = re.compile(

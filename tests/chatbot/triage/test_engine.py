@@ -228,3 +228,13 @@ def test_a_written_or_measured_temperature_counts_as_fever(engine):
     assert assess(engine, text, age=23).disposition != "emergency"
     assert assess(engine, text + ", temperature of 39.8", age=23).disposition == "emergency"
     assert assess(engine, text, age=23, vitals={"temp": 39.8}).disposition == "emergency"
+
+
+@pytest.mark.parametrize("text,disposition", [
+    ("A 30-year-old afebrile woman with dysuria for 2 days", "routine"),
+    ("65M with hemiparesis and aphasia for 1 hour", "emergency"),
+    ("A 40-year-old with rhinorrhea and sneezing, afebrile", "self_care"),
+    ("A 70-year-old, hypotensive and tachycardic, with melena", "emergency"),
+])
+def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
+    assert assess(engine, text).disposition == disposition
