@@ -30,7 +30,8 @@ FILTERS = ("negation", "history", "info")
 # Word boundaries that only bite on Latin letters: "chest pain" must not match inside
 # "chestpains" but "突然胸痛" must match inside "我dad突然胸痛".
 _START = r"(?:(?<![a-z])(?=[a-z])|(?![a-z]))"
-_END = r"(?:(?<=[a-z])(?![a-z])|(?<![a-z]))"
+# A Latin match of 3+ letters may take a plural / possessive "s" ("boiler" in "the boilers been").
+_END = r"(?:(?<=[a-z][a-z][a-z])s?(?![a-z])|(?<=[a-z])(?![a-z])|(?<![a-z]))"
 _REF = re.compile(r"\{@([a-z0-9_]+)\}")
 _NAMED = re.compile(r"\(\?P<[a-z_]+>")
 _RULE_KEYS = {"id", "category", "lang", "any", "with", "unless", "unless_scope", "ignore",
