@@ -29,7 +29,7 @@ from knowledge_base.text import detect_lang
 
 from ..prompts import PromptLibrary
 from ..settings import PROJECT_ROOT
-from .models import ACUITY_TO_DISPOSITION, Intake, Reason, TriageResult, Vitals
+from .models import ACUITY_TO_DISPOSITION, Intake, InvalidIntake, Reason, TriageResult, Vitals
 from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
 from .text import (compile_pattern, days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
                    vitals_in_text)
@@ -115,6 +115,8 @@ class TriageEngine:
             raw_for_facts = raw
         text = self._plain_words(normalise(raw_for_facts))
         lang = lang or detect_lang(raw)
+        if lang not in ("zh", "en"):
+            raise InvalidIntake("triage.invalid.lang", "lang", lang, hint="lang is zh or en")
         text_age = extract_age(text)
         age = intake.age if intake.age is not None else text_age
         # Vitals written in the complaint ("temperature 39.5", "SpO2 88%") fill the gaps; measured

@@ -72,3 +72,11 @@ def test_rules_reference_is_generated_from_the_rule_files():
     doc = Path(__file__).resolve().parents[3] / "docs" / "TRIAGE_RULES.md"
     assert doc.read_text(encoding="utf-8") == rules_markdown(), \
         "run: python -m chatbot.triage > docs/TRIAGE_RULES.md"
+
+
+def test_unknown_language_is_an_intake_error():
+    from chatbot.triage import Intake, TriageEngine
+
+    with pytest.raises(InvalidIntake) as err:
+        TriageEngine(screen=None).assess(Intake("cough"), lang="fr", with_evidence=False)
+    assert err.value.key == "triage.invalid.lang" and err.value.value == "fr"
