@@ -122,20 +122,19 @@ class TriageEngine:
         # Vitals written in the complaint ("temperature 39.5", "SpO2 88%") fill the gaps; measured
         # values given in the intake win.
         vitals = Vitals(**{**vitals_in_text(text), **intake.vitals.given()})
+        # pregnancy stated in the text counts even against pregnant=False: the safer reading
         ctx = _Ctx(text=text, raw=raw, lang=lang, age=age, sex=intake.sex or self._text_sex(text),
                    pregnant=bool(intake.pregnant) or bool(find(text, rules.modifiers["pregnancy"])),
                    vitals=vitals, comorbidity_text=normalise(" ; ".join(intake.comorbidities)),
                    days=max(durations_days(text), default=None))
         if intake.onset:
             ctx.onset_days = max(durations_days(normalise(intake.onset)), default=None)
-        if intake.pregnant is False and ctx.pregnant:
-            ctx.pregnant = True  # the text says pregnant: the safer reading
         self._contradictions(ctx, intake, text_age)
         self._vitals(ctx)
         red_flags = self._red_flags(ctx)
         self._presentations(ctx)
         self._modifiers(ctx)
-        if not ctx.reasons or all(r.kind in ("contradiction",) for r in ctx.reasons):
+        if not any(r.kind in ("vital", "red_flag", "complaint") for r in ctx.reasons):
             self._add(ctx, "uncertainty", "complaint_unrecognised", 4,
                       "triage.reason.uncertainty.unrecognised", department="general")
         acuity = min(r.acuity for r in ctx.reasons)
@@ -227,9 +226,6 @@ class TriageEngine:
                       value=ctx.age, age=_fmt(ctx.age))
         ctx.warnings.extend(r.text(ctx.lang) for r in ctx.reasons if r.kind == "contradiction")
 
-    def _vital_value(self, ctx: _Ctx, rule: VitalRule) -> Any:
-        return getattr(ctx.vitals, rule.field)
-
     def _vitals(self, ctx: _Ctx) -> None:
         rules = self.rules
         ages = [ctx.age, *ctx.extra_ages]
@@ -237,7 +233,7 @@ class TriageEngine:
         near: dict[str, tuple[VitalRule, Any]] = {}
         # most urgent rules first: one reason per field and direction is enough
         for rule in sorted(rules.vital_rules, key=lambda r: r.acuity):
-            value = self._vital_value(ctx, rule)
+            value = getattr(ctx.vitals, rule.field)
             if value is None:
                 continue
             direction = f"{rule.field}:{'low' if rule.op in ('lt', 'le', 'lt_pals') else 'high'}"
