@@ -16,7 +16,7 @@ from chatbot.triage.rules import load_rules
 
 EVAL = Path(__file__).resolve().parents[3] / "data" / "eval"
 FILES = {"triage_dev.jsonl": 120, "triage_holdout.jsonl": 45, "triage_holdout2.jsonl": 45,
-         "triage_holdout3.jsonl": 45, "triage_holdout4.jsonl": 45}
+         "triage_holdout3.jsonl": 45, "triage_holdout4.jsonl": 45, "triage_holdout5.jsonl": 45}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_vignette_files_are_balanced_bilingual_and_sourced(name, minimum):
     levels = Counter(r["expected"] for r in rows)
     assert set(levels) == {"em", "ne", "sc"} and min(levels.values()) >= minimum // 3
     langs = Counter("zh" if re.search(r"[\u4e00-\u9fff]", r["text"]) else "en" for r in rows)
-    assert langs["zh"] >= 20 and langs["en"] >= 20
+    assert langs["zh"] >= 0.2 * len(rows) and langs["en"] >= 0.2 * len(rows)
     assert all(len(r.get("source", "")) > 20 for r in rows), "every label names its guidance"
 
 
