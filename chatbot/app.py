@@ -16,6 +16,7 @@ from .prompts import PromptLibrary
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
+from .triage import TriageEngine, build_engine
 
 
 @dataclass
@@ -27,6 +28,7 @@ class App:
     prompts: PromptLibrary
     service: ConsultationService
     safety: SafetyScreen | None = None
+    triage: TriageEngine | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
@@ -40,9 +42,13 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
     safety = make_safety_screen(s, prompts)
+    # the triage engine shares the service's red-flag screen (one lexicon, loaded once)
+    triage = build_engine(s, retriever=retriever, prompts=prompts,
+                          screen=safety if hasattr(safety, "hits") else None)
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm, safety=safety)
-    return App(s, retriever, generator, store, prompts, service, safety)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, safety=safety,
+                                  triage=triage)
+    return App(s, retriever, generator, store, prompts, service, safety, triage)
 
 
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:

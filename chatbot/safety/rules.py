@@ -15,7 +15,7 @@ boundaries automatically (a letter may not touch them on either side); CJK patte
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ FILTERS = ("negation", "history", "info")
 # Word boundaries that only bite on Latin letters: "chest pain" must not match inside
 # "chestpains" but "突然胸痛" must match inside "我dad突然胸痛".
 _START = r"(?:(?<![a-z])(?=[a-z])|(?![a-z]))"
-_END = r"(?:(?<=[a-z])(?![a-z])|(?<![a-z]))"
+# A Latin match of 3+ letters may take a plural / possessive "s" ("boiler" in "the boilers been").
+_END = r"(?:(?<=[a-z][a-z][a-z])s?(?![a-z])|(?<=[a-z])(?![a-z])|(?<![a-z]))"
 _REF = re.compile(r"\{@([a-z0-9_]+)\}")
 _NAMED = re.compile(r"\(\?P<[a-z_]+>")
 _RULE_KEYS = {"id", "category", "lang", "any", "with", "unless", "unless_scope", "ignore",
@@ -277,23 +278,12 @@ def _parse(data: Any, path: Path) -> RuleSet:
 
     m = data["markers"]
     try:
-        markers = Markers(
-            clause_split=re.compile(m["clause_split"]),
-            sentence_split=re.compile(m["sentence_split"]),
-            subclause_split=re.compile(m["subclause_split"]),
-            negation=comp.one(_as_list(m["negation"], "markers.negation"), "markers.negation"),
-            pseudo_negation=comp.one(_as_list(m["pseudo_negation"], "markers.pseudo_negation"), "markers.pseudo_negation"),
-            negation_cancel=comp.one(_as_list(m["negation_cancel"], "markers.negation_cancel"), "markers.negation_cancel"),
-            negation_gap_stop=comp.one(_as_list(m["negation_gap_stop"], "markers.negation_gap_stop"), "markers.negation_gap_stop"),
-            negation_window_zh=int(m["negation_window_zh"]),
-            negation_window_en=int(m["negation_window_en"]),
-            history=comp.one(_as_list(m["history"], "markers.history"), "markers.history"),
-            residual=comp.one(_as_list(m["residual"], "markers.residual"), "markers.residual"),
-            history_override=comp.one(_as_list(m["history_override"], "markers.history_override"), "markers.history_override"),
-            info=comp.one(_as_list(m["info"], "markers.info"), "markers.info"),
-            info_override=comp.one(_as_list(m["info_override"], "markers.info_override"), "markers.info_override"),
-            enumeration=comp.one(_as_list(m["enumeration"], "markers.enumeration"), "markers.enumeration"),
-        )
+        splits = {k: re.compile(m[k]) for k in ("clause_split", "sentence_split", "subclause_split")}
+        windows = {k: int(m[k]) for k in ("negation_window_zh", "negation_window_en")}
+        # every other marker is a list of patterns, compiled into one alternation
+        lists = {f.name: comp.one(_as_list(m[f.name], f"markers.{f.name}"), f"markers.{f.name}")
+                 for f in fields(Markers) if f.name not in splits and f.name not in windows}
+        markers = Markers(**splits, **windows, **lists)
     except KeyError as exc:
         raise SafetyRulesError(f"{path}: markers.{exc.args[0]} is missing") from exc
     except re.error as exc:
