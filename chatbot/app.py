@@ -11,7 +11,9 @@ from knowledge_base.retriever import Retriever
 
 from .llm import make_generator
 from .llm.base import Generator
+from .hooks import Classifier, NoClassifier
 from .prompts import PromptLibrary
+from .routing import Router, RoutingConfig
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
@@ -25,10 +27,12 @@ class App:
     store: ChatStore
     prompts: PromptLibrary
     service: ConsultationService
+    classifier: Classifier | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
-              retriever: Retriever | None = None, store: ChatStore | None = None) -> App:
+              retriever: Retriever | None = None, store: ChatStore | None = None,
+              classifier: Classifier | None = None) -> App:
     s = settings or load_settings()
     retriever = retriever or Retriever(
         s.paths.index_dir, config=s.retrieval, index_config=s.kb.index,
@@ -37,6 +41,21 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
+    classifier = classifier or make_classifier(s)
+    router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
+                                           tone_min_score=s.classifier.tone_min_score,
+                                           section_hint=s.classifier.section_hint))
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm)
-    return App(s, retriever, generator, store, prompts, service)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, classifier=classifier,
+                                  router=router)
+    return App(s, retriever, generator, store, prompts, service, classifier)
+
+
+def make_classifier(s: Settings) -> Classifier:
+    """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
+    if not s.classifier.enabled:
+        return NoClassifier()
+    from .classifier.runtime import TrainedClassifier
+
+    return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
+                             emotion_threshold=s.classifier.emotion_threshold)

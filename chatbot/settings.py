@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -116,6 +116,34 @@ class ChatSettings(BaseModel):
         "(short off-topic questions share words by chance), so only full overlap rescues."))
 
 
+class ClassifierSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(default=True, description=(
+        "Run the intent/emotion classifier on every message (routing and tone). Off: the "
+        "pass-through, and replies carry the flag classifier_off."))
+    model_dir: Path = Field(default=Path("data/models/classifier"), description=(
+        "Trained classifier directory (config.json + weights.npz), written by "
+        "`medchat train classifier`; relative to the project root."))
+    intent_threshold: Optional[float] = Field(default=None, ge=0, lt=1, description=(
+        "Calibrated intent probability below which the intent is `other`; empty = the value "
+        "chosen on held-back data at training time (config.json)."))
+    emotion_threshold: Optional[float] = Field(default=None, ge=0, lt=1, description=(
+        "Calibrated emotion probability below which the emotion is `neutral`; empty = the "
+        "trained value."))
+    route_min_score: float = Field(default=0.6, ge=0, le=1, description=(
+        "A greeting / administrative / out_of_scope intent takes its short route (no retrieval, "
+        "no model) only at this score or above; below it the message is answered as a medical "
+        "question. A medical question wrongly refused costs more than a greeting answered "
+        "from the library."))
+    tone_min_score: float = Field(default=0.5, ge=0, le=1, description=(
+        "Emotion score from which fear / sadness / anger set the answer's tone (opening line "
+        "and prompt instruction)."))
+    section_hint: bool = Field(default=False, description=(
+        "Pass the medical intent to retrieval as a section hint (treatment -> MedQuAD "
+        "'treatment' sections ...). Off by default: on the dev sets it changed recall by "
+        "less than 0.01 (docs/CLASSIFIER.md)."))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -124,6 +152,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -141,6 +170,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from YAML + environment, with relative paths resolved against the project root."""
     settings = Settings(**overrides)
     settings.paths = settings.paths.resolved(PROJECT_ROOT)
+    if not settings.classifier.model_dir.is_absolute():
+        settings.classifier.model_dir = PROJECT_ROOT / settings.classifier.model_dir.expanduser()
     return settings
 
 
@@ -183,6 +214,7 @@ def reference_markdown() -> str:
     table("retrieval", "MEDCHAT_RETRIEVAL", dc_rows(RetrievalConfig))
     table("llm", "MEDCHAT_LLM", model_rows(LLMSettings))
     table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
+    table("classifier", "MEDCHAT_CLASSIFIER", model_rows(ClassifierSettings))
     return "\n".join(lines)
 
 
