@@ -488,6 +488,9 @@ def train_classifier_cmd(
     encoder: str = typer.Option("use-multilingual", "--encoder", help="Sentence encoder (knowledge_base embedder name)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     seed: int = typer.Option(13, "--seed", help="Split and sampling seed."),
+    hash_dim: Optional[int] = typer.Option(None, "--hash-dim", help="n-gram hash buckets, a power of two (default 65536)."),
+    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 4, 16)."),
+    dense_scales: Optional[list[float]] = typer.Option(None, "--dense-scale", help="Embedding weight to try (repeatable; default 1)."),
 ) -> None:
     """Train the intent and emotion heads on KUAKE-QIC, MedQuAD qtypes, GoEmotions-Ekman and the
     project's examples; calibrate on a held-back part; write model, metrics and config."""
@@ -503,6 +506,12 @@ def train_classifier_cmd(
         kwargs["examples_dir"] = examples
     if no_cache:
         kwargs["cache"] = None
+    if hash_dim:
+        kwargs["hash_dim"] = hash_dim
+    if c_values:
+        kwargs["c_grid"] = tuple(c_values)
+    if dense_scales:
+        kwargs["dense_scales"] = tuple(dense_scales)
     try:
         cfg = TrainConfig(**kwargs)
     except ValueError as exc:
