@@ -489,7 +489,7 @@ def train_classifier_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     seed: int = typer.Option(13, "--seed", help="Split and sampling seed."),
     hash_dim: Optional[int] = typer.Option(None, "--hash-dim", help="n-gram hash buckets, a power of two (default 65536)."),
-    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 4, 16)."),
+    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 4)."),
     dense_scales: Optional[list[float]] = typer.Option(None, "--dense-scale", help="Embedding weight to try (repeatable; default 1)."),
 ) -> None:
     """Train the intent and emotion heads on KUAKE-QIC, MedQuAD qtypes, GoEmotions-Ekman and the
