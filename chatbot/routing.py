@@ -52,7 +52,7 @@ class Route:
 class RoutingConfig:
     route_min_score: float = 0.6
     tone_min_score: float = 0.5
-    section_hint: bool = False
+    section_hint: bool = True
 
     def __post_init__(self) -> None:
         for name in ("route_min_score", "tone_min_score"):

@@ -125,7 +125,8 @@ def test_section_hint_is_passed_only_when_enabled(built_index, tmp_path):
     service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=on,
                  router=Router(PROMPTS, RoutingConfig(section_hint=True))).ask("asthma inhaler")
     off = SpyRetriever(built_index)
-    service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=off).ask("asthma inhaler")
+    service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=off,
+                 router=Router(PROMPTS, RoutingConfig(section_hint=False))).ask("asthma inhaler")
     assert on.hints == ["treatment"] and off.hints == [None]
 
 
@@ -149,7 +150,8 @@ def test_router_decisions():
     u = lambda i, s, e="neutral", es=0.9: Understanding(Label(i, s), Label(e, es))  # noqa: E731
     assert router.decide(u("out_of_scope", 0.7)) == Route("out_of_scope")
     assert router.decide(u("out_of_scope", 0.5)).kind == "answer"
-    assert router.decide(u("treatment", 0.9, "sadness", 0.8)) == Route("answer", tone="sadness")
+    assert router.decide(u("treatment", 0.9, "sadness", 0.8)) == Route("answer", "treatment", "sadness")
+    assert router.decide(u("cost", 0.9)) == Route("answer")  # no MedQuAD section for cost
     assert router.decide(u("treatment", 0.9, "joy", 0.99)).tone is None
     assert router.decide(Understanding()) == Route("answer")
     assert router.decide(u("greeting", 0.99), emergency=True).kind == "emergency"
