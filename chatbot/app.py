@@ -12,7 +12,9 @@ from knowledge_base.retriever import Retriever
 from .hooks import NoSafetyScreen, SafetyScreen
 from .llm import make_generator
 from .llm.base import Generator
+from .hooks import Classifier, NoClassifier
 from .prompts import PromptLibrary
+from .routing import Router, RoutingConfig
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
@@ -29,10 +31,12 @@ class App:
     service: ConsultationService
     safety: SafetyScreen | None = None
     triage: TriageEngine | None = None
+    classifier: Classifier | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
-              retriever: Retriever | None = None, store: ChatStore | None = None) -> App:
+              retriever: Retriever | None = None, store: ChatStore | None = None,
+              classifier: Classifier | None = None) -> App:
     s = settings or load_settings()
     retriever = retriever or Retriever(
         s.paths.index_dir, config=s.retrieval, index_config=s.kb.index,
@@ -45,10 +49,14 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     # the triage engine shares the service's red-flag screen (one lexicon, loaded once)
     triage = build_engine(s, retriever=retriever, prompts=prompts,
                           screen=safety if hasattr(safety, "hits") else None)
+    classifier = classifier or make_classifier(s)
+    router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
+                                           tone_min_score=s.classifier.tone_min_score,
+                                           section_hint=s.classifier.section_hint))
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
                                   prompts=prompts, chat=s.chat, llm=s.llm, safety=safety,
-                                  triage=triage)
-    return App(s, retriever, generator, store, prompts, service, safety, triage)
+                                  triage=triage, classifier=classifier, router=router)
+    return App(s, retriever, generator, store, prompts, service, safety, triage, classifier)
 
 
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:
@@ -59,3 +67,13 @@ def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None)
     from .safety import RedFlagScreen
 
     return RedFlagScreen(settings.safety, prompts or PromptLibrary())
+
+
+def make_classifier(s: Settings) -> Classifier:
+    """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
+    if not s.classifier.enabled:
+        return NoClassifier()
+    from .classifier.runtime import TrainedClassifier
+
+    return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
+                             emotion_threshold=s.classifier.emotion_threshold)
