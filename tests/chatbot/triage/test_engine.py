@@ -142,14 +142,14 @@ def test_departments_are_bilingual_and_children_go_to_paediatrics(engine):
 
 
 def test_red_flag_hits_become_reasons(engine):
-    screen = KeywordScreen({"blorp": "self_harm", "zap": "unlisted_category", "zonk": "consciousness"})
+    screen = KeywordScreen({"blorp": "self_harm", "zap": "unlisted_category", "zonk": "airway"})
     e = TriageEngine(screen=screen, prompts=engine.prompts)
     result = assess(e, "my blorp and zap", age=30)
     assert screen.calls == [("my blorp and zap", "en")]
     assert [f["category"] for f in result.red_flags] == ["self_harm", "unlisted_category"]
     flags = [r for r in result.reasons if r.kind == "red_flag"]
     assert {r.code for r in flags} == {"test_self_harm", "test_unlisted_category"}
-    # modifiers.yaml: self_harm -> 2 (psychiatry); unlisted -> default 2; consciousness -> 1
+    # modifiers.yaml: self_harm -> 2 (psychiatry); unlisted -> default 2; airway -> 1
     assert all(r.acuity == 2 for r in flags) and result.disposition == "emergency"
     assert result.department["key"] == "emergency"
     assert assess(e, "zonk").acuity == 1
