@@ -721,22 +721,19 @@ ReportOpt = typer.Option(None, "--report", help="Write the confusion matrix and 
 AllLabelsOpt = typer.Option(False, "--all-labels", help="Score the raw predictions instead of restricting them to the file's label set.")
 
 
-@eval_app.command("intent")
-@cli_errors
-def eval_intent(file: Path = EvalFileArg, model: Optional[Path] = ModelDirOpt,
+def _register_eval_command(kind: str, help_text: str) -> None:
+    """``eval intent`` and ``eval emotion``: one body, two commands."""
+
+    @eval_app.command(kind, help=help_text)
+    @cli_errors
+    def command(file: Path = EvalFileArg, model: Optional[Path] = ModelDirOpt,
                 report: Optional[Path] = ReportOpt, all_labels: bool = AllLabelsOpt,
                 as_json: bool = JsonOpt) -> None:
-    """Accuracy, macro-F1 and per-class F1 of the intent head (e.g. on KUAKE-QIC)."""
-    _eval_classifier("intent", file, model, report, all_labels, as_json)
+        _eval_classifier(kind, file, model, report, all_labels, as_json)
 
 
-@eval_app.command("emotion")
-@cli_errors
-def eval_emotion(file: Path = EvalFileArg, model: Optional[Path] = ModelDirOpt,
-                 report: Optional[Path] = ReportOpt, all_labels: bool = AllLabelsOpt,
-                 as_json: bool = JsonOpt) -> None:
-    """Accuracy, macro-F1 and per-class F1 of the emotion head (GoEmotions-Ekman, EWECT)."""
-    _eval_classifier("emotion", file, model, report, all_labels, as_json)
+_register_eval_command("intent", "Accuracy, macro-F1 and per-class F1 of the intent head (e.g. on KUAKE-QIC).")
+_register_eval_command("emotion", "Accuracy, macro-F1 and per-class F1 of the emotion head (GoEmotions-Ekman, EWECT).")
 
 
 @train_app.command("classifier")

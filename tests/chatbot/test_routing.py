@@ -85,6 +85,15 @@ def test_administrative_without_a_known_topic_points_to_general_medicine(built_i
     assert result.answer.startswith(PROMPTS.text("en", "route.department_unknown"))
 
 
+def test_care_advice_answer_also_names_the_department(built_index, tmp_path):
+    gen = FakeGenerator()
+    result = service_with(built_index, tmp_path, FixedClassifier("care_advice"), gen=gen).ask(
+        "胃疼应该挂什么科？")
+    assert len(gen.calls) == 1  # answered from the library, with the department line first
+    line = PROMPTS.text("zh", "route.department", department=PROMPTS.text("zh", "dept.gastroenterology"))
+    assert result.answer.startswith(line)
+
+
 def test_a_low_scored_short_route_is_answered_as_a_medical_question(built_index, tmp_path):
     gen = FakeGenerator()
     service = service_with(built_index, tmp_path, FixedClassifier("greeting", intent_score=0.4), gen=gen)
