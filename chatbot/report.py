@@ -163,9 +163,99 @@ def section_generation(ctx: Context, section: Section) -> None:
     section.commands.append(f"medchat eval generation {path}" + (f" --limit {limit}" if limit else ""))
 
 
+SAFETY_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout2.jsonl", "safety_holdout3.jsonl")
+PROJECT_WRITTEN = "project-written (MIT)"
+
+
+def section_safety(ctx: Context, section: Section) -> None:
+    from .safety.evaluation import run_safety_eval
+
+    screen = ctx.app().safety
+    if not hasattr(screen, "rules"):
+        raise SectionSkipped("the red-flag screen is off (safety.enabled = false)")
+    for name in SAFETY_SETS:
+        path = EVAL_DIR / name
+        if not path.exists():
+            continue
+        result = run_safety_eval(screen, path)
+        section.data.append(data_ref(path, PROJECT_WRITTEN, "written blind at a frozen rule set; see docs/SAFETY.md for the figures at freeze"
+                                     if "holdout" in name else "rules tuned on it"))
+        section.metrics[name] = {k: result[k] for k in ("n", "emergencies", "recall", "false_alarm_rate")} | {
+            "misses": len(result["misses"]), "timing_ms": result["timing_ms"]}
+        section.commands.append(f"medchat eval safety {path}")
+
+
+TRIAGE_SETS = ("triage_dev.jsonl", "triage_holdout.jsonl", "triage_holdout2.jsonl", "triage_holdout3.jsonl",
+               "triage_holdout4.jsonl", "triage_holdout5.jsonl")
+
+
+def section_triage(ctx: Context, section: Section) -> None:
+    from .triage.evaluation import evaluate, load_vignettes
+
+    engine = ctx.app().triage
+    labels = ["em", "ne", "sc"]
+    for name in TRIAGE_SETS:
+        path = EVAL_DIR / name
+        if not path.exists():
+            continue
+        result = evaluate(engine, load_vignettes(path))
+        section.data.append(data_ref(path, PROJECT_WRITTEN + "; label sources per vignette",
+                                     "written blind at a frozen rule set; see docs/TRIAGE.md for the figures at freeze"
+                                     if "holdout" in name else "rules tuned on it"))
+        section.metrics[name] = {k: result[k] for k in ("n", "accuracy", "emergency_recall",
+                                                        "under_triage_rate", "over_triage_rate")} | {
+            "per_class_recall": result["per_class_recall"]}
+        section.commands.append(f"medchat eval triage {path}")
+        matrix = [[result["confusion_3level"][e][g] for g in labels] for e in labels]
+        plot = ctx.plot_path(f"triage_confusion_{path.stem}.png")
+        _plots().confusion_matrix(matrix, labels, plot, title=f"three-level triage — {name}", xlabel="given")
+        section.plots.append(str(plot.relative_to(ctx.report_dir)))
+
+
+def section_classifier(ctx: Context, section: Section) -> None:
+    """Scored on held-back splits of the public sets (not shipped: their licences are
+    non-commercial or research-only), rebuilt from ../shared/data when it is there."""
+    from finetune.classifier.train import TrainConfig
+
+    from .classifier.evaluation import evaluate_file
+
+    shared = TrainConfig().shared_data
+    if not shared.is_dir():
+        raise SectionSkipped(f"{shared} is absent: the classifier dev sets are built from it "
+                             "(python -m finetune.classifier.devsets DIR)")
+    classifier = ctx.app().service.classifier
+    if not hasattr(classifier, "labels"):
+        raise SectionSkipped("the classifier is off (classifier.enabled = false)")
+    from finetune.classifier.devsets import main as write_devsets
+
+    dev_dir = ctx.report_dir / "classifier_dev"
+    write_devsets(dev_dir)
+    sets = (("intent", "kuake_heldback.jsonl", "KUAKE-QIC held-back 15% of train (CC BY-NC-SA 4.0)"),
+            ("emotion", "goemotions_ekman_dev.jsonl", "GoEmotions Ekman dev (CC BY 4.0)"),
+            ("emotion", "ewect_usual_eval.jsonl", "SMP2020-EWECT usual eval (research only; never trained on)"))
+    limit = 300 if ctx.quick else 0
+    for kind, name, licence in sets:
+        path = dev_dir / name
+        if limit:
+            lines = path.read_text(encoding="utf-8").splitlines()[:limit]
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = evaluate_file(classifier, kind, path, report_dir=ctx.report_dir / "plots")
+        section.data.append(data_ref(path, licence, f"first {limit} (quick)" if limit else ""))
+        section.metrics[name] = {"kind": kind, "n": result["n"], "accuracy": round(result["accuracy"], 4),
+                                 "macro_f1": round(result["macro_f1"], 4), "latency_ms": result["latency_ms"]}
+        section.plots += [str(Path(p).relative_to(ctx.report_dir)) for p in result["report"]]
+        section.commands.append(f"medchat eval {kind} {path} --report DIR")
+    for path in dev_dir.iterdir():  # not shippable data: scored, then removed
+        path.unlink()
+    dev_dir.rmdir()
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Context, Section], None]]] = {
     "retrieval": ("Retrieval (BM25, dense, hybrid; per language; zh→en)", section_retrieval),
     "generation": ("Consultation quality (default engine)", section_generation),
+    "safety": ("Red-flag screen (recall, false alarms)", section_safety),
+    "triage": ("Nurse triage (three-level accuracy, under/over-triage)", section_triage),
+    "classifier": ("Intent and emotion classifier", section_classifier),
 }
 
 

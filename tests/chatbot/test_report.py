@@ -81,3 +81,21 @@ def test_unknown_section_is_a_clear_error(tmp_path, built_index, toy_eval):
     result = runner.invoke(app, ["eval", "all", "--report", str(tmp_path / "r"), "--index", str(built_index),
                                  "--backend", "fake", "--only", "telepathy"])
     assert result.exit_code == 2 and "unknown report section" in result.output
+
+
+def test_safety_and_triage_sections_agree_with_their_own_eval_commands(tmp_path, built_index, monkeypatch):
+    monkeypatch.setattr(R, "SAFETY_SETS", ("safety_dev.jsonl",))
+    monkeypatch.setattr(R, "TRIAGE_SETS", ("triage_dev.jsonl",))
+    monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
+    monkeypatch.setenv("MEDCHAT_CLASSIFIER__ENABLED", "false")
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["eval", "all", "--report", str(out), "--index", str(built_index),
+                                 "--backend", "fake", "--only", "safety", "--only", "triage"])
+    assert result.exit_code == 0, result.output
+    sections = {s["key"]: s for s in json.loads((out / "report.json").read_text())["sections"]}
+    safety = json.loads(runner.invoke(app, ["eval", "safety", "data/eval/safety_dev.jsonl", "--json"]).stdout)
+    assert sections["safety"]["metrics"]["safety_dev.jsonl"]["recall"] == safety["recall"]
+    assert sections["safety"]["metrics"]["safety_dev.jsonl"]["false_alarm_rate"] == safety["false_alarm_rate"]
+    triage = json.loads(runner.invoke(app, ["eval", "triage", "data/eval/triage_dev.jsonl", "--json"]).stdout)
+    assert sections["triage"]["metrics"]["triage_dev.jsonl"]["accuracy"] == triage["accuracy"]
+    assert (out / sections["triage"]["plots"][0]).stat().st_size > 1000
