@@ -69,6 +69,47 @@ def read_measured(path: Path, command: str) -> dict[str, Any]:
             "figures": figures}
 
 
+def part_safety(ctx: BenchContext) -> dict[str, Any]:
+    from .safety.evaluation import read_cases, run_safety_bench
+
+    screen = ctx.app().safety
+    if not hasattr(screen, "hits"):
+        return {"status": "not_run", "reason": "safety.enabled is false"}
+    texts = [c["text"] for c in read_cases(Path("data/eval/safety_dev.jsonl"))]
+    return run_safety_bench(screen, texts, repeats=3 if ctx.quick else 20)
+
+
+def part_classifier(ctx: BenchContext) -> dict[str, Any]:
+    """Per-message latency of intent + emotion (the engine calls it once per message)."""
+    from knowledge_base.bench import latency_stats
+
+    from .gen_eval import BENCH_QUESTIONS
+
+    classifier = ctx.app().service.classifier
+    if not hasattr(classifier, "warm_up"):
+        return {"status": "not_run", "reason": "classifier.enabled is false"}
+    classifier.warm_up()  # loading is not per-message latency
+    times = []
+    for _ in range(2 if ctx.quick else 10):
+        for lang, text in BENCH_QUESTIONS:
+            t0 = time.perf_counter()
+            classifier.classify(text, lang)
+            times.append((time.perf_counter() - t0) * 1000)
+    return {"per_message_ms": latency_stats(times), "target_ms": 30}
+
+
+def part_training(ctx: BenchContext) -> dict[str, Any]:
+    adapter = str(ctx.settings.llm.adapter or "")
+    if not adapter or adapter in ("none", "auto"):
+        candidates = sorted(Path("data/models").glob("lora-*/metrics.json"))
+    else:
+        candidates = [Path(adapter).parent / "metrics.json"] if Path(adapter).is_file() else [Path(adapter) / "metrics.json"]
+    if not candidates:
+        return {"status": "not_run", "command": "medchat finetune lora --config FILE",
+                "reason": "no trained adapter with metrics.json under data/models/"}
+    return read_measured(candidates[0], "medchat finetune lora --config FILE")
+
+
 def part_ui(ctx: BenchContext) -> dict[str, Any]:
     return read_measured(Path("data/bench/ui.json"), "medchat bench ui")
 
@@ -76,6 +117,9 @@ def part_ui(ctx: BenchContext) -> dict[str, Any]:
 PARTS: dict[str, Callable[[BenchContext], dict[str, Any]]] = {
     "kb": part_kb,
     "chat": part_chat,
+    "safety": part_safety,
+    "classifier": part_classifier,
+    "training": part_training,
     "ui": part_ui,
 }
 
