@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from knowledge_base.embedders import make_embedder
 from knowledge_base.retriever import Retriever
 
+from .admin import AdminService
+from .auth import NurseAuth
 from .llm import make_generator
 from .llm.base import Generator
+from .nurse import NurseDesk
 from .prompts import PromptLibrary
 from .service import ConsultationService
 from .settings import Settings, load_settings
@@ -40,3 +43,20 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
                                   prompts=prompts, chat=s.chat, llm=s.llm)
     return App(s, retriever, generator, store, prompts, service)
+
+
+@dataclass
+class Staff:
+    """The staff side of the browser app: nurse login, triage console, operator panel."""
+
+    auth: NurseAuth
+    nurse: NurseDesk
+    admin: AdminService
+
+
+def build_staff(app: App) -> Staff:
+    """Wire the staff services on top of ``app`` (cheap: the triage engine loads on first use)."""
+    ui = app.settings.ui
+    auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
+                     password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60)
+    return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts), admin=AdminService(app))

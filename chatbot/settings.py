@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
@@ -116,6 +116,34 @@ class ChatSettings(BaseModel):
         "(short off-topic questions share words by chance), so only full overlap rescues."))
 
 
+class UISettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(default="127.0.0.1", description=(
+        "Address `medchat serve` listens on. 127.0.0.1 keeps it local; 0.0.0.0 exposes it (put "
+        "it behind TLS first: the nurse login travels in clear otherwise)."))
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of `medchat serve` (Gradio's usual 7860).")
+    nurse_user: str = Field(default="nurse", min_length=1, description="User name of the nurse triage console.")
+    nurse_password: SecretStr = Field(default=SecretStr(""), description=(
+        "Nurse console password in clear; set it only through the MEDCHAT_UI__NURSE_PASSWORD "
+        "variable, never in settings.yaml. There is no default: with neither this nor "
+        "nurse_password_hash set, the console stays closed and says how to configure it."))
+    nurse_password_hash: str = Field(default="", description=(
+        "Alternative to nurse_password: a pbkdf2_sha256$iterations$salt$hash string printed by "
+        "`medchat hash-password` (safe to keep in settings.yaml)."))
+    session_timeout_min: float = Field(default=30.0, gt=0, description=(
+        "A nurse login expires after this many minutes without console activity."))
+    concurrency_limit: int = Field(default=4, ge=1, description=(
+        "Chat answers computed at once (Gradio queue workers). The model generates one answer at "
+        "a time (llama.cpp is serialised), so more workers only move the wait from Gradio's "
+        "visible queue into the model lock, where it eats the generation time budget; 4 lets "
+        "retrieval of the next answers overlap the current generation."))
+    max_queue: int = Field(default=100, ge=1, description=(
+        "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
+    emergency_number: str = Field(default="120", min_length=1, description=(
+        "Emergency number on the red banner when the red-flag screen's result carries none "
+        "(120 in mainland China; 911 in North America, 112 in Europe)."))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -124,6 +152,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    ui: UISettings = Field(default_factory=UISettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -183,6 +212,7 @@ def reference_markdown() -> str:
     table("retrieval", "MEDCHAT_RETRIEVAL", dc_rows(RetrievalConfig))
     table("llm", "MEDCHAT_LLM", model_rows(LLMSettings))
     table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
+    table("ui", "MEDCHAT_UI", model_rows(UISettings))
     return "\n".join(lines)
 
 
