@@ -19,6 +19,7 @@ from .services import Services
 # Streaming repaint interval: 10 updates/s reads as live typing while keeping 20 concurrent
 # sessions from flooding the server with one event per token.
 STREAM_INTERVAL_S = 0.1
+PLACEHOLDER = "…"  # the answer bubble before the first token (ui/load.py waits for it to change)
 EXAMPLES = {"zh": ("高血压怎么治疗？", "糖尿病人能吃水果吗？", "孩子发烧38.5度怎么办？"),
             "en": ("What are the symptoms of glaucoma?", "How is asthma treated?",
                    "What causes gout?")}
@@ -38,7 +39,7 @@ def respond(services: Services, text: str, history: list[dict], state: dict, lan
         yield history, gr.update(), gr.update(), gr.update(), state, ""
         return
     history += [{"role": "user", "content": render.md_text(text)},
-                {"role": "assistant", "content": "…"}]
+                {"role": "assistant", "content": PLACEHOLDER}]
     yield history, gr.update(), gr.update(), "", state, ""
     streamed, last = "", 0.0
     try:
@@ -47,7 +48,8 @@ def respond(services: Services, text: str, history: list[dict], state: dict, lan
                 streamed += event.data
                 if time.monotonic() - last >= STREAM_INTERVAL_S:
                     last = time.monotonic()
-                    history[-1] = {"role": "assistant", "content": render.md_text(streamed)}
+                    # A new list per repaint: Gradio diffs successive values of the chatbot.
+                    history = [*history[:-1], {"role": "assistant", "content": render.md_text(streamed)}]
                     yield history, gr.update(), gr.update(), gr.update(), state, ""
             elif event.kind == "final":
                 yield _final(services, event.data, history, state)
@@ -59,7 +61,7 @@ def _final(services: Services, result: Any, history: list[dict], state: dict) ->
     data = result.to_json() if hasattr(result, "to_json") else dict(result)
     state = {"session_id": data.get("session_id"), "message_id": data.get("message_id")}
     # The checked answer replaces the stream (it may differ: citations cleaned, fallback).
-    history[-1] = {"role": "assistant", "content": render.md_text(data.get("answer", ""))}
+    history = [*history[:-1], {"role": "assistant", "content": render.md_text(data.get("answer", ""))}]
     lang = data.get("lang") or "en"
     emergency = bool(data.get("red_flag")) or "emergency" in (data.get("flags") or [])
     if emergency:
@@ -124,9 +126,11 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
     outputs = [chatbot, sources, banner, disposition, state, box]
     run = partial(respond, services)
     # Chat turns go through Gradio's queue (its concurrency limit applies); the light events do not.
-    for trigger in (box.submit, send.click):
-        trigger(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-                show_progress="hidden")
+    # api_name "chat": the load script (ui/load.py) drives this event through gradio_client.
+    send.click(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
+               show_progress="hidden", api_name="chat")
+    box.submit(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
+               show_progress="hidden", api_name=False)
     up.click(partial(give_feedback, services, 1), [fb_comment, state, lang_box], [fb_status, fb_comment],
              queue=False)
     down.click(partial(give_feedback, services, -1), [fb_comment, state, lang_box], [fb_status, fb_comment],
