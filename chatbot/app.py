@@ -18,6 +18,7 @@ from .prompts import PromptLibrary
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
+from .triage import TriageEngine, build_engine
 
 
 @dataclass
@@ -28,6 +29,7 @@ class App:
     store: ChatStore
     prompts: PromptLibrary
     service: ConsultationService
+    triage: TriageEngine | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
@@ -40,9 +42,10 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
+    triage = build_engine(s, retriever=retriever, prompts=prompts)
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm)
-    return App(s, retriever, generator, store, prompts, service)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, triage=triage)
+    return App(s, retriever, generator, store, prompts, service, triage)
 
 
 @dataclass
@@ -55,8 +58,9 @@ class Staff:
 
 
 def build_staff(app: App) -> Staff:
-    """Wire the staff services on top of ``app`` (cheap: the triage engine loads on first use)."""
+    """Wire the staff services on top of ``app`` (cheap: nothing loads here)."""
     ui = app.settings.ui
     auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
                      password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60)
-    return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts), admin=AdminService(app))
+    return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts, app.triage),
+                 admin=AdminService(app))

@@ -458,6 +458,116 @@ def _app_settings(backend: Optional[str], model: Optional[str], index: Optional[
     if index is not None:
         s.paths.index_dir = index
     return s
+# -- triage (issue 4) ------------------------------------------------------------------------
+def _triage_engine(index: Optional[Path], with_evidence: bool):
+    from .prompts import PromptLibrary
+    from .triage import build_engine
+
+    s = _settings()
+    retriever = _retriever(index) if with_evidence else None
+    return build_engine(s, retriever=retriever, prompts=PromptLibrary())
+
+
+def _print_triage(result, prompts) -> None:
+    lang = result.lang
+    t = lambda key, **kw: prompts.text(lang, key, **kw)  # noqa: E731
+    dept = result.department
+    typer.echo(f"{t(f'triage.acuity.{result.acuity}')}  ({t('triage.cn_level', level=result.cn_level)})")
+    typer.echo(t(f"triage.disposition.{result.disposition}"))
+    typer.echo(f"{dept['zh']} / {dept['en']}")
+    for r in result.reasons:
+        typer.echo(f"  [{r.acuity}] {r.kind}: {r.text(lang)}")
+    for w in result.warnings:
+        typer.echo(f"  ! {w}")
+    for i, p in enumerate(result.evidence, 1):
+        typer.echo(f"  [{i}] {p['title']} — {p['source']} {p['url']}".rstrip())
+    typer.echo("")
+    typer.echo(result.note)
+
+
+@app.command()
+@cli_errors
+def triage(
+    text: str = typer.Argument(..., help="The complaint in the patient's words (中文 / English)."),
+    age: Optional[float] = typer.Option(None, "--age", help="Age in years (0.25 = 3 months)."),
+    sex: Optional[str] = typer.Option(None, "--sex", help="F or M."),
+    pregnant: bool = typer.Option(False, "--pregnant", help="The patient is pregnant."),
+    hr: Optional[float] = typer.Option(None, "--hr", help="Heart rate, /min."),
+    sbp: Optional[float] = typer.Option(None, "--sbp", help="Systolic blood pressure, mmHg."),
+    rr: Optional[float] = typer.Option(None, "--rr", help="Respiratory rate, /min."),
+    spo2: Optional[float] = typer.Option(None, "--spo2", help="Oxygen saturation, %."),
+    temp: Optional[float] = typer.Option(None, "--temp", help="Temperature, °C."),
+    gcs: Optional[int] = typer.Option(None, "--gcs", help="Glasgow Coma Scale, 3-15."),
+    avpu: Optional[str] = typer.Option(None, "--avpu", help="A | V | P | U."),
+    pain: Optional[int] = typer.Option(None, "--pain", help="Pain score 0-10."),
+    onset: Optional[str] = typer.Option(None, "--onset", help='When it started, e.g. "2 hours ago", "3天".'),
+    comorbidity: list[str] = typer.Option([], "--comorbidity", help="A long-term condition; repeatable."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh | en for the note and reasons (default: the complaint's language)."),
+    index: Optional[Path] = IndexOpt,
+    no_evidence: bool = typer.Option(False, "--no-evidence", help="Skip the supporting passages (no index needed)."),
+    save: bool = typer.Option(False, "--save", help="Store intake, result and note in the SQLite database."),
+    nurse: str = typer.Option("", "--nurse", help="Nurse name recorded with --save."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Triage one intake: acuity 1-5, disposition (emergency / urgent / routine / self_care),
+    department, reasons, red flags, supporting passages and a draft note.
+
+    JSON: {acuity, disposition, department:{key,en,zh}, reasons:[{kind,code,acuity,text,value}],
+    red_flags, evidence, note, lang, warnings}."""
+    from .triage import Intake, Vitals
+
+    vitals = Vitals(hr=hr, sbp=sbp, rr=rr, spo2=spo2, temp=temp, gcs=gcs, avpu=avpu, pain=pain)
+    intake = Intake(complaint=text, age=age, sex=sex, pregnant=pregnant or None, vitals=vitals,
+                    onset=onset, comorbidities=tuple(comorbidity))
+    engine = _triage_engine(index, not no_evidence)
+    result = engine.assess(intake, lang=lang, with_evidence=not no_evidence)
+    if save:
+        from .store import ChatStore
+
+        with ChatStore(_settings().paths.database) as store:
+            store.add_triage(intake.to_json(), result.to_json(), nurse=nurse, note=result.note)
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    _print_triage(result, engine.prompts)
+
+
+@eval_app.command("triage")
+@cli_errors
+def eval_triage(
+    file: Path = typer.Argument(..., help='JSONL: {"id","text", optional "age","sex","vitals":{...}, "expected"}; '
+                                          'expected = emergency|urgent|routine|self_care or em|ne|sc.'),
+    per_item: bool = typer.Option(False, "--per-item", help="Include every vignette's result in the JSON."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Accuracy, per-class recall, emergency recall, under- and over-triage rates and the
+    confusion matrix of the triage engine on labelled vignettes (rules only, no retrieval)."""
+    from .triage.evaluation import evaluate, load_vignettes
+
+    rows = load_vignettes(file)
+    result = {"file": str(file), **evaluate(_triage_engine(None, False), rows, per_item=per_item)}
+    if as_json:
+        _echo_json(result)
+        return
+    er = result["emergency_recall"]
+    typer.echo(f"n={result['n']}  accuracy={result['accuracy']:.3f}  "
+               f"emergency_recall={'-' if er is None else f'{er:.3f}'}  "
+               f"under_triage={result['under_triage_rate']:.3f}  over_triage={result['over_triage_rate']:.3f}")
+    typer.echo("per-class recall: " + "  ".join(
+        f"{k}={v:.3f} (n={result['per_class_n'][k]})" for k, v in result["per_class_recall"].items()))
+    for lang, block in result["by_lang"].items():
+        typer.echo(f"  {lang}: n={block['n']} accuracy={block['accuracy']:.3f}")
+    typer.echo("confusion (rows expected, columns given; three levels):")
+    typer.echo("        " + "".join(f"{g:>6}" for g in ("em", "ne", "sc")))
+    for e, row in result["confusion_3level"].items():
+        typer.echo(f"  {e:<6}" + "".join(f"{row[g]:>6}" for g in ("em", "ne", "sc")))
+    if result["errors"]:
+        typer.echo(f"errors ({len(result['errors'])}):")
+        for err in result["errors"][:40]:
+            typer.echo(f"  {err['id']}: expected {err['expected']}, given {err['given']} "
+                       f"(acuity {err['acuity']}; {', '.join(err['reasons'][:4])})")
+
+
 
 
 def main() -> None:

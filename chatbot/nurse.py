@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Callable
+from typing import Any
 
 from .errors import MedChatError
 from .prompts import PromptError, PromptLibrary
@@ -19,10 +19,6 @@ from .store import ChatStore
 VITALS = ("hr", "sbp", "rr", "spo2", "temp", "gcs", "avpu", "pain")
 CSV_COLUMNS = ("id", "created_at", "nurse", "complaint", "age", "sex", "pregnant", "acuity",
                "disposition", "department", "reasons", "note")
-
-
-class TriageUnavailable(MedChatError):
-    """The triage engine is not part of this installation."""
 
 
 def intake_from_form(form: dict[str, Any]) -> dict[str, Any]:
@@ -47,29 +43,18 @@ def intake_from_form(form: dict[str, Any]) -> dict[str, Any]:
 
 
 class NurseDesk:
-    """``engine_factory`` returns an object with ``assess(intake, lang) -> TriageResult`` (the
-    ``chatbot.triage`` engine by default, built on first use)."""
+    """``engine``: the ``chatbot.triage`` engine (or anything with ``assess(intake, lang) ->
+    result with to_json()``)."""
 
-    def __init__(self, store: ChatStore, prompts: PromptLibrary,
-                 engine_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, store: ChatStore, prompts: PromptLibrary, engine: Any) -> None:
         self.store = store
         self.prompts = prompts
-        self._factory = engine_factory or _default_engine
-        self._engine: Any = None
-
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = self._factory()
-        return self._engine
+        self.engine = engine
 
     def assess(self, form: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(intake JSON, result JSON) for a form; raises the engine's ``InvalidIntake``."""
-        try:
-            from .triage import Intake
-        except ImportError as exc:
-            raise TriageUnavailable("the triage engine (chatbot.triage) is not installed",
-                                    hint="install a MedChat version with issue 4's triage engine") from exc
+        from .triage import Intake
+
         data = intake_from_form(form)
         intake = Intake(complaint=data["complaint"], age=data["age"], sex=data["sex"],
                         pregnant=data["pregnant"], vitals=data["vitals"], onset=data["onset"],
@@ -118,11 +103,3 @@ class NurseDesk:
                 pass  # an engine message without a bilingual text: fall back to the English one
         return str(exc)
 
-
-def _default_engine() -> Any:
-    try:
-        from .triage import TriageEngine
-    except ImportError as exc:
-        raise TriageUnavailable("the triage engine (chatbot.triage) is not installed",
-                                hint="install a MedChat version with issue 4's triage engine") from exc
-    return TriageEngine()

@@ -61,6 +61,7 @@ class ConsultationResult:
     backend: str
     query: str = ""
     message_id: int | None = None
+    disposition: dict | None = None  # {"level", "line"} from the triage engine, own symptoms only
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,7 +69,7 @@ class ConsultationResult:
             "emotion": self.emotion, "red_flag": self.red_flag, "citations": self.citations,
             "passages": self.passages, "flags": self.flags, "timings": self.timings,
             "backend": self.backend, "session_id": self.session_id, "mixed": self.mixed,
-            "query": self.query, "message_id": self.message_id,
+            "query": self.query, "message_id": self.message_id, "disposition": self.disposition,
         }
 
 
@@ -98,7 +99,8 @@ def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict
 class ConsultationService:
     def __init__(self, *, retriever: Retriever, generator: Generator, store: ChatStore,
                  prompts: PromptLibrary, chat: ChatSettings, llm: LLMSettings,
-                 safety: SafetyScreen | None = None, classifier: Classifier | None = None) -> None:
+                 safety: SafetyScreen | None = None, classifier: Classifier | None = None,
+                 triage: Any = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.store = store
@@ -107,6 +109,7 @@ class ConsultationService:
         self.llm = llm
         self.safety = safety or NoSafetyScreen()
         self.classifier = classifier or NoClassifier()
+        self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -177,11 +180,14 @@ class ConsultationService:
         weak = strength["dense"] < min_dense and strength["overlap"] < self.chat.min_overlap_evidence
         if weak:
             message = answer_mod.no_evidence_answer(lang, self.prompts)
+            disposition = self._disposition(cleaned, lang)
+            if disposition:
+                message = f"{message}\n\n{disposition['line']}"
             yield ReplyEvent("sources", [])
             yield from self._finish_short(session_id, cleaned, lang, info.mixed, message,
                                           flags + ["no_evidence"], t0, retrieval_ms=retrieval_ms,
                                           intent=intent, emotion=emotion, query=query,
-                                          evidence=strength)
+                                          evidence=strength, disposition=disposition)
             return
 
         turns = [(m.role, m.text) for m in history if m.role in ("user", "assistant")]
@@ -196,8 +202,16 @@ class ConsultationService:
         elif _echoes_prompt(raw, messages[0].content):
             flags.append("prompt_echo")  # small base models recite their instructions
             raw = ""
-        final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned)
+        # chat.disclaimer_once: only the first answer of a conversation closes with the disclaimer
+        # (the browser app, whose footer carries a permanent short one).
+        first_answer = not any(m.role == "assistant" for m in history)
+        final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned,
+                                    disclaimer=first_answer or not self.chat.disclaimer_once)
         flags += final.flags
+        disposition = self._disposition(cleaned, lang)
+        if disposition:
+            final.text = _before_disclaimer(final.text, disposition["line"],
+                                            self.prompts.text(lang, "answer.disclaimer"))
         total_ms = (time.perf_counter() - t0) * 1000
         result = ConsultationResult(
             session_id=session_id, answer=final.text, lang=lang, mixed=info.mixed, intent=intent,
@@ -208,9 +222,14 @@ class ConsultationService:
             flags=_dedupe(flags),
             timings={"retrieval_ms": round(retrieval_ms, 1), "ttft_ms": round(ttft_ms, 1),
                      "total_ms": round(total_ms, 1)},
-            backend=self.generator.name, query=query)
+            backend=self.generator.name, query=query, disposition=disposition)
         result.message_id = self._store(session_id, cleaned, lang, result, evidence=strength)
         yield ReplyEvent("final", result)
+
+    def _disposition(self, text: str, lang: str) -> dict | None:
+        """The triage engine's one-line disposition when the message describes the patient's own
+        symptoms (non-emergency path only: emergencies already got the screen's message)."""
+        return self.triage.chat_disposition(text, lang) if self.triage is not None else None
 
     # -- steps ---------------------------------------------------------------------------------
     def build_prompt(self, lang: str, question: str, passages: list[Passage],
@@ -261,13 +280,13 @@ class ConsultationService:
     def _finish_short(self, session_id: str, text: str, lang: str, mixed: bool, message: str,
                       flags: list[str], t0: float, *, store_user: bool = True, red_flag=None,
                       intent=None, emotion=None, retrieval_ms: float = 0.0, query: str = "",
-                      evidence: dict | None = None) -> Iterator[ReplyEvent]:
+                      evidence: dict | None = None, disposition: dict | None = None) -> Iterator[ReplyEvent]:
         total_ms = (time.perf_counter() - t0) * 1000
         result = ConsultationResult(
             session_id=session_id, answer=message, lang=lang, mixed=mixed, intent=intent,
             emotion=emotion, red_flag=red_flag, citations=[], passages=[], flags=_dedupe(flags),
             timings={"retrieval_ms": round(retrieval_ms, 1), "ttft_ms": 0.0, "total_ms": round(total_ms, 1)},
-            backend="none", query=query)
+            backend="none", query=query, disposition=disposition)
         if store_user:
             result.message_id = self._store(session_id, text, lang, result, evidence=evidence)
         yield ReplyEvent("final", result)
@@ -282,6 +301,14 @@ class ConsultationService:
 
 
 _FENCE = re.compile(r"<<<|>>>")
+
+
+def _before_disclaimer(text: str, line: str, disclaimer: str) -> str:
+    """Insert ``line`` after the answer and before the closing disclaimer (if there is one)."""
+    if disclaimer and text.endswith(disclaimer):
+        head = text[: -len(disclaimer)].rstrip()
+        return f"{head}\n\n{line}\n\n{disclaimer}"
+    return f"{text}\n\n{line}"
 
 
 def _echoes_prompt(raw: str, system: str, probe: int = 24) -> bool:

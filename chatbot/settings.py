@@ -98,6 +98,10 @@ class ChatSettings(BaseModel):
     passage_tokens: int = Field(default=160, ge=32, le=2000, description=(
         "Each passage is cut to this many tokens in the prompt (whole passages stay in the "
         "sources list). ~160 tokens is one MedQuAD paragraph or ~250 Chinese characters."))
+    disclaimer_once: bool = Field(default=False, description=(
+        "Close only the first answer of a conversation with the disclaimer instead of every "
+        "answer. `medchat serve` turns it on: its footer shows a short disclaimer all the time, "
+        "and one repeated under every answer becomes noise that patients learn to skip."))
     history_turns: int = Field(default=6, ge=0, description="Earlier exchanges considered for the prompt (then budgeted).")
     max_input_chars: int = Field(default=4000, ge=100, description=(
         "Longer messages are refused with a clear message: a pasted record of 100k characters "
@@ -143,6 +147,18 @@ class UISettings(BaseModel):
         "Emergency number on the red banner when the red-flag screen's result carries none "
         "(120 in mainland China; 911 in North America, 112 in Europe)."))
 
+class TriageSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules_dir: Path = Field(default=Path("data/triage"), description=(
+        "Folder of the triage rule files (vitals.yaml, presentations.yaml, modifiers.yaml, "
+        "departments.yaml); relative paths are resolved against the project root."))
+    evidence_passages: int = Field(default=3, ge=0, le=10, description=(
+        "Supporting guideline passages retrieved per triage (0 = none). Three fit on the nurse "
+        "console next to the reasons and cost one retrieval (~10-50 ms)."))
+    chat_disposition: bool = Field(default=True, description=(
+        "Add a one-line disposition (\"see a doctor today\" / \"可在家观察\") to patient-chat answers "
+        "when the message describes the patient's own current symptoms."))
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
@@ -153,6 +169,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -213,6 +230,7 @@ def reference_markdown() -> str:
     table("llm", "MEDCHAT_LLM", model_rows(LLMSettings))
     table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
     table("ui", "MEDCHAT_UI", model_rows(UISettings))
+    table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
     return "\n".join(lines)
 
 

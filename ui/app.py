@@ -97,6 +97,8 @@ def serve(settings: Any, host: str, port: int, *, warm_up: bool = True,
 
     from .services import from_app
 
+    # The page footer carries a permanent short disclaimer: answers repeat it only once.
+    settings.chat.disclaimer_once = True
     app = build_app(settings)
     if warm_up:
         app.service.warm_up()

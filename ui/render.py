@@ -69,9 +69,10 @@ def banner_html(number: str, t: Translate) -> str:
     return f'<div class="mc-banner" role="alert" aria-live="assertive">{lines}</div>'
 
 
-def disposition_md(disposition: dict | None, lang: str, t: Translate) -> str:
-    """The engine's disposition line for a symptom description ("" when there is none)."""
-    if not disposition or not disposition.get("line"):
+def disposition_md(disposition: dict | None, lang: str, t: Translate, answer: str = "") -> str:
+    """The engine's disposition line for a symptom description, highlighted under the chat; ""
+    when there is none or when the answer text already ends with it (not shown twice)."""
+    if not disposition or not disposition.get("line") or disposition["line"] in answer:
         return ""
     return f"**{md_text(t(lang, 'ui.chat.disposition'))}:** {md_text(disposition['line'])}"
 

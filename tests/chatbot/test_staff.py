@@ -89,7 +89,7 @@ class KeyedError(MedChatError):
 
 def test_desk_records_search_and_csv(tmp_path):
     store = ChatStore(tmp_path / "c.sqlite")
-    desk = NurseDesk(store, PromptLibrary(), engine_factory=lambda: None)
+    desk = NurseDesk(store, PromptLibrary(), engine=None)
     result = {"acuity": 2, "disposition": "emergency", "department": {"key": "ed", "en": "Emergency", "zh": "急诊科"},
               "reasons": [{"code": "spo2_low"}, {"code": "chest_pain"}]}
     desk.save("nurse", {"complaint": "胸痛", "age": 60}, result, "note 13812345678")

@@ -1,0 +1,268 @@
+"""Reading a complaint: normalisation, pattern matching with negation ("no fever", "denies chest
+pain", "不发烧", "无胸痛"), and the facts a vignette states in passing (age, sex, pregnancy,
+how long the symptoms have lasted). Deterministic and rule-based so every decision is auditable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_FULLWIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F) if chr(i) not in "，；：！？（）"}
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                         "\u2014": "-", "\u00b0": " "})
+
+
+def normalise(text: str) -> str:
+    """Lower case, full-width ASCII folded, curly quotes straightened, whitespace collapsed.
+    Character offsets are not preserved (callers match and slice the normalised text)."""
+    text = text.translate(_FULLWIDTH).translate(_QUOTES).lower()
+    return " ".join(text.split())
+
+
+@lru_cache(maxsize=4096)
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Latin patterns match whole words ("uti" not in "cutis"); Chinese patterns match anywhere."""
+    if _CJK.search(pattern):
+        return re.compile(pattern)
+    return re.compile(rf"(?<![a-z0-9])(?:{pattern})(?![a-z])")
+
+
+# --- negation ------------------------------------------------------------------------------
+# English cues and what ends their scope. The window is short (7 words) because a cue rarely
+# reaches further in clinical prose ("no fever, chills or night sweats").
+_EN_CUE = re.compile(
+    r"(?<![a-z])(no|not|denies|denied|deny|denying|without|negative for|free of|absence of|never|nor|"
+    r"none|doesn't have|does not have|didn't have|did not have|hasn't had|has not had|haven't had|"
+    r"no signs? of|no history of|ruled out|isn't|is not|wasn't|was not)(?![a-z])")
+_EN_BREAK = re.compile(
+    r"[.;:!?]|(?<![a-z])(but|however|although|though|yet|except|has|have|had|having|reports?|"
+    r"complains?|presents?|now|then|started|developed|since|which|who|and is|and has|is|are|was)(?![a-z])")
+_EN_POST = re.compile(r"^\s*(?::|-|is|was|were)?\s*(absent|denied|none|negative|not present)(?![a-z])")
+_ZH_CUE = re.compile(
+    r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
+    r"不(?!停|止|断|住|舒服|适|能|出|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
+_ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
+_EN_WINDOW_WORDS = 7
+_ZH_WINDOW_CHARS = 8
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Is the match text[start:end] inside a negation? Looks back for a cue in the same clause
+    and forward for a trailing denial ("fever: none")."""
+    if _CJK.search(text[start:end]):
+        before = text[max(0, start - _ZH_WINDOW_CHARS - 4):start]
+        cues = list(_ZH_CUE.finditer(before))
+        if not cues:
+            return False
+        between = before[cues[-1].end():]
+        return len(between) <= _ZH_WINDOW_CHARS and not _ZH_BREAK.search(between)
+    before = text[max(0, start - 80):start]
+    cues = list(_EN_CUE.finditer(before))
+    if cues:
+        between = before[cues[-1].end():]
+        if len(between.split()) <= _EN_WINDOW_WORDS and not _EN_BREAK.search(between):
+            return True
+    return bool(_EN_POST.match(text[end:end + 20]))
+
+
+@dataclass(frozen=True)
+class Hit:
+    pattern: str
+    start: int
+    end: int
+    text: str
+
+
+def find(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:
+    """First non-negated match of any pattern in normalised ``text``."""
+    for pattern in patterns:
+        for m in compile_pattern(pattern).finditer(text):
+            if not is_negated(text, m.start(), m.end()):
+                return Hit(pattern, m.start(), m.end(), m.group(0))
+    return None
+
+
+def find_negated(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:
+    """First negated match ("no fever"): used to spot contradictions with measured vitals."""
+    for pattern in patterns:
+        for m in compile_pattern(pattern).finditer(text):
+            if is_negated(text, m.start(), m.end()):
+                return Hit(pattern, m.start(), m.end(), m.group(0))
+    return None
+
+
+# --- numbers ------------------------------------------------------------------------------
+_EN_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+               "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+               "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "eighteen": 18,
+               "twenty": 20, "thirty": 30, "few": 3, "a few": 3, "several": 4, "couple of": 2,
+               "a couple of": 2, "couple": 2, "a couple": 2}
+_ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9, "半": 0.5, "几": 3, "好几": 4}
+
+
+def zh_number(s: str) -> float | None:
+    """Small Chinese numerals: 三, 十二, 二十, 两, 半, 几 (几 = a few, read as 3)."""
+    if not s:
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    if s in _ZH_DIGITS:
+        return float(_ZH_DIGITS[s])
+    if "十" in s:
+        tens, _, units = s.partition("十")
+        t = _ZH_DIGITS.get(tens, 1) if tens else 1
+        u = _ZH_DIGITS.get(units, 0) if units else 0
+        return float(t * 10 + u)
+    return None
+
+
+def en_number(s: str) -> float | None:
+    s = s.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    return float(_EN_NUMBERS[s]) if s in _EN_NUMBERS else None
+
+
+_EN_NUM = r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|eighteen|twenty|thirty)"
+_ZH_NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十半几]+)"
+_UNIT_DAYS = {"minute": 1 / 1440, "min": 1 / 1440, "分钟": 1 / 1440, "hour": 1 / 24, "hr": 1 / 24, "day": 1, "night": 1, "week": 7, "wk": 7, "month": 30,
+              "year": 365, "yr": 365, "小时": 1 / 24, "天": 1, "日": 1, "晚": 1, "周": 7,
+              "星期": 7, "礼拜": 7, "月": 30, "个月": 30, "年": 365}
+
+# --- age ------------------------------------------------------------------------------------
+_EN_AGE = [
+    (re.compile(rf"(?<![a-z0-9]){_EN_NUM}[- ]?(years?|yrs?|months?|weeks?|days?)[- ]old"), None),
+    (re.compile(r"(?<![a-z])(?:aged?|age:?)\s*(\d{1,3})(?![0-9])"), "year"),
+    (re.compile(r"(?<![0-9])(\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs? old)(?![a-z])"), "year"),
+    (re.compile(r"(?<![0-9])(\d{1,3})\s*-?\s*(?:year|yr)s?(?![a-z])(?!\s*(?:ago|history|of|since))(?=.{0,12}(?:man|woman|male|female|boy|girl|patient|old))"), "year"),
+]
+_ZH_AGE = [
+    (re.compile(rf"{_ZH_NUM}\s*(?:周)?岁(半)?"), "岁"),
+    (re.compile(rf"{_ZH_NUM}\s*个?(月)(?:大|龄)"), "月"),
+    (re.compile(rf"{_ZH_NUM}\s*个?(月)的(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩|宝贝)"), "月"),
+    (re.compile(rf"(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩)(?:才|刚|今年)?{_ZH_NUM}\s*个?(月)(?!前)"), "月"),
+    (re.compile(rf"(?:出生|生下来)(?:才|刚)?{_ZH_NUM}\s*(天|周)"), "天周"),
+    (re.compile(rf"{_ZH_NUM}\s*(天|周)大"), "天周"),
+]
+_AGE_WORDS = [
+    (re.compile(r"(?<![a-z])(newborn|neonate|new-born)(?![a-z])|新生儿|刚出生"), 0.02),
+    (re.compile(r"(?<![a-z])(infant|baby|babies)(?![a-z])|婴儿"), 0.5),
+    (re.compile(r"(?<![a-z])(toddler)(?![a-z])|幼儿"), 2.0),
+    (re.compile(r"(?<![a-z])(elderly|old (man|woman|lady|gentleman)|grand(mother|father|ma|pa|mum|dad)|pensioner|nursing home)(?![a-z])|"
+                r"老人|老年|老太太|老大爷|爷爷|奶奶|外公|外婆|姥姥|姥爷|老伴"), 75.0),
+]
+
+
+def extract_age(text: str) -> float | None:
+    """Age in years stated in the text ("a 45-year-old man", "3-month-old", "45岁", "三个月大的
+    宝宝", "newborn"); None when the text does not say."""
+    for rx, unit in _EN_AGE:
+        m = rx.search(text)
+        if m:
+            n = en_number(m.group(1))
+            if n is None:
+                continue
+            u = unit or m.group(2)
+            if u.startswith("month"):
+                return n / 12
+            if u.startswith("week"):
+                return n / 52
+            if u.startswith("day"):
+                return n / 365
+            if n <= 125:
+                return n
+    for rx, unit in _ZH_AGE:
+        m = rx.search(text)
+        if m:
+            n = zh_number(m.group(1))
+            if n is None:
+                continue
+            if unit == "岁":
+                return n + (0.5 if m.group(2) else 0)
+            if unit == "月":
+                return n / 12
+            return n / (52 if m.group(2) == "周" else 365)
+    for rx, years in _AGE_WORDS:
+        if rx.search(text):
+            return years
+    return None
+
+
+# --- duration -------------------------------------------------------------------------------
+_EN_DURATION = re.compile(
+    rf"(?<![a-z0-9]){_EN_NUM}\s*(?:-|to|or)?\s*(?:\d+\s*)?(minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|months?|years?|yrs?)"
+    r"(?![- ]old)(?!\s+(?:pregnant|gestation|postpartum|post-partum))")
+_EN_FUZZY = [(re.compile(r"(?<![a-z])(a few|few|several|a couple of|couple of)\s+(days|weeks|months)"), None),
+             (re.compile(r"(?<![a-z])(since yesterday|yesterday|last night|overnight)(?![a-z])"), 1.0),
+             (re.compile(r"(?<![a-z])(this morning|today|tonight|this afternoon|this evening|just now|minutes? ago)(?![a-z])"), 0.3)]
+_ZH_DURATION = re.compile(rf"{_ZH_NUM}\s*(?:多|来)?\s*(个月|个星期|个礼拜|分钟|小时|天|日|周|星期|礼拜|月|年|晚)(?:多|来)?(?!大|龄|的宝宝|的婴儿|的孩子)")
+_ZH_FUZZY = [(re.compile(r"昨天|昨晚|一夜"), 1.0), (re.compile(r"前天"), 2.0), (re.compile(r"今天|今早|刚才|早上|上午|下午|晚上"), 0.3),
+             (re.compile(r"好几天|几天"), 3.0), (re.compile(r"一直|长期|多年"), 30.0)]
+
+
+def durations_days(text: str) -> list[float]:
+    """Every duration the text states, in days ("for 3 days" -> 3, "2 weeks" -> 14, "三天" -> 3,
+    "昨天" -> 1). Ages ("3-month-old") and gestation ("20 weeks pregnant") are not durations."""
+    found: list[float] = []
+    for m in _EN_DURATION.finditer(text):
+        n = en_number(m.group(1))
+        unit = m.group(2).rstrip("s")
+        if n is not None:
+            found.append(n * _UNIT_DAYS.get(unit, 1))
+    for rx, days in _EN_FUZZY:
+        for m in rx.finditer(text):
+            if days is None:
+                found.append(en_number(m.group(1)) * _UNIT_DAYS[m.group(2).rstrip("s")])
+            else:
+                found.append(days)
+    for m in _ZH_DURATION.finditer(text):
+        start = m.start()
+        if start > 0 and text[start - 1] == "孕":  # 孕20周 is gestation
+            continue
+        n = zh_number(m.group(1))
+        unit = m.group(2).replace("个", "")
+        if n is not None:
+            found.append(n * _UNIT_DAYS.get(unit, 1))
+    for rx, days in _ZH_FUZZY:
+        if rx.search(text):
+            found.append(days)
+    return found
+
+
+# --- vital signs written in the complaint ----------------------------------------------------
+_TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up to|reaching|around|about|:)?\s*(\d{2,3}(?:\.\d+)?)\s*(°?\s?[cf](?![a-z])|degrees?(?: ?[cf](?![a-z])| celsius| fahrenheit)?)?"),
+         re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(°\s?[cf]|℃|℉|degrees?(?: (?:celsius|fahrenheit|c|f)(?![a-z]))?)"),
+         re.compile(r"(?:体温|发烧|发热|高烧|烧到|烧)\s*(?:到|达|是|有|为|:)?\s*(\d{2}(?:\.\d+)?)\s*(度|℃|°c)?"),
+         re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)")]
+_SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
+_HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
+_BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")
+_RR = re.compile(r"(?:respiratory rate|breathing rate|rr|呼吸频率|呼吸)\s*(?:of|is|was|at|:)?\s*(\d{1,2})\s*(?:/min|breaths|次)")
+
+
+def vitals_in_text(text: str) -> dict[str, float]:
+    """Vital signs written in a vignette or message ("temperature of 39.5", "102 F", "体温39度",
+    "SpO2 88%", "BP 80/50"). Fahrenheit is converted. Implausible readings are left out: a
+    number in the text is a hint, not a measurement to reject the intake for."""
+    out: dict[str, float] = {}
+    for rx in _TEMP:
+        m = rx.search(text)
+        if not m:
+            continue
+        value = float(m.group(1))
+        unit = (m.group(2) or "") if m.lastindex and m.lastindex >= 2 else ""
+        if "f" in unit or "℉" in unit or (95 <= value <= 110):
+            value = (value - 32) / 1.8
+        if 30 <= value <= 44:
+            out["temp"] = round(value, 1)
+            break
+    for name, rx, low, high in (("spo2", _SPO2, 50, 100), ("hr", _HR, 20, 250), ("sbp", _BP, 40, 280),
+                                ("rr", _RR, 4, 70)):
+        m = rx.search(text)
+        if m and low <= float(m.group(1)) <= high:
+            out[name] = float(m.group(1))
+    return out
