@@ -89,9 +89,10 @@ def create_demo(services: Services, lang: str = "zh") -> Any:
 
 
 def serve(settings: Any, host: str, port: int, *, warm_up: bool = True,
-          block: bool = True) -> Any:
+          block: bool = True, generator: Any = None) -> Any:
     """Wire the application, load the models (so the first patient does not wait for them),
-    launch. Returns the running demo when ``block`` is False (tests, the load script)."""
+    launch. Returns the running demo when ``block`` is False (the browser tests, which also pass
+    a slowed-down fake ``generator`` to watch streaming)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a clinic
     from chatbot.app import build_app
 
@@ -99,7 +100,7 @@ def serve(settings: Any, host: str, port: int, *, warm_up: bool = True,
 
     # The page footer carries a permanent short disclaimer: answers repeat it only once.
     settings.chat.disclaimer_once = True
-    app = build_app(settings)
+    app = build_app(settings, generator=generator)
     if warm_up:
         app.service.warm_up()
     services = from_app(app)

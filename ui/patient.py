@@ -70,7 +70,7 @@ def _final(services: Services, result: Any, history: list[dict], state: dict) ->
     else:
         banner = gr.update()  # a banner already shown stays until a new conversation
     sources = render.sources_html(data.get("passages") or [], data.get("citations") or [], lang,
-                                  services.t)
+                                  services.t, data.get("message_id") or "")
     disposition = render.disposition_md(data.get("disposition"), lang, services.t, data.get("answer", ""))
     return history, sources, banner, disposition, state, ""
 

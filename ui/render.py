@@ -39,11 +39,14 @@ def safe_url(url: str | None) -> str:
     return url if url and _SAFE_URL.match(url) else ""
 
 
-def sources_html(passages: list[dict], citations: list[dict], lang: str, t: Translate) -> str:
+def sources_html(passages: list[dict], citations: list[dict], lang: str, t: Translate,
+                 message_id: Any = "") -> str:
     """Numbered sources beside the answer: [n] title — source, a link to the guideline page when
-    the passage has a web address, and the passage text folded away. Cited numbers are marked."""
+    the passage has a web address, and the passage text folded away. Cited numbers are marked.
+    ``data-message`` names the answer they belong to (the browser tests wait for it)."""
+    head = f'<div class="mc-sources" data-message="{esc(message_id)}">'
     if not passages:
-        return f'<div class="mc-sources"><p>{esc(t(lang, "ui.chat.no_sources"))}</p></div>'
+        return f'{head}<p>{esc(t(lang, "ui.chat.no_sources"))}</p></div>'
     cited = {c.get("n") for c in citations}
     items = []
     for p in passages:
@@ -58,7 +61,7 @@ def sources_html(passages: list[dict], citations: list[dict], lang: str, t: Tran
             f' — <span class="mc-collection">{esc(p.get("source") or "-")}</span>{link}'
             f'<details><summary>{esc(t(lang, "ui.chat.passage"))}</summary>'
             f'<p class="mc-passage">{esc(p.get("text") or "")}</p></details></li>')
-    return (f'<div class="mc-sources"><h3>{esc(t(lang, "ui.chat.sources"))}</h3>'
+    return (f'{head}<h3>{esc(t(lang, "ui.chat.sources"))}</h3>'
             f'<ul class="mc-source-list">{"".join(items)}</ul></div>')
 
 
