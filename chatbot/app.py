@@ -11,6 +11,7 @@ from knowledge_base.retriever import Retriever
 
 from .admin import AdminService
 from .auth import NurseAuth
+from .hooks import NoSafetyScreen, SafetyScreen
 from .llm import make_generator
 from .llm.base import Generator
 from .nurse import NurseDesk
@@ -30,6 +31,7 @@ class App:
     prompts: PromptLibrary
     service: ConsultationService
     triage: TriageEngine | None = None
+    safety: SafetyScreen | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
@@ -43,9 +45,21 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
     triage = build_engine(s, retriever=retriever, prompts=prompts)
+    safety = make_safety_screen(s, prompts)
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
-                                  prompts=prompts, chat=s.chat, llm=s.llm, triage=triage)
-    return App(s, retriever, generator, store, prompts, service, triage)
+                                  prompts=prompts, chat=s.chat, llm=s.llm, triage=triage,
+                                  safety=safety)
+    return App(s, retriever, generator, store, prompts, service, triage, safety)
+
+
+def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:
+    """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
+    pass-through when ``safety.enabled`` is false."""
+    if not settings.safety.enabled:
+        return NoSafetyScreen()
+    from .safety import RedFlagScreen
+
+    return RedFlagScreen(settings.safety, prompts or PromptLibrary())
 
 
 @dataclass

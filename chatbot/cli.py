@@ -568,6 +568,113 @@ def eval_triage(
                        f"(acuity {err['acuity']}; {', '.join(err['reasons'][:4])})")
 
 
+# -- safety (issue 4): red-flag screen --------------------------------------------------------
+safety_app = typer.Typer(help="The red-flag safety screen: check one message.", no_args_is_help=True)
+app.add_typer(safety_app, name="safety")
+
+
+def _safety_screen():
+    from .prompts import PromptLibrary
+    from .safety import RedFlagScreen
+
+    return RedFlagScreen(_settings().safety, PromptLibrary())
+
+
+@eval_app.command("safety")
+@cli_errors
+def eval_safety(
+    file: Path = typer.Argument(..., help='JSONL: {"id","text","expect":"emergency"|"not_emergency"} (+ optional "category", "lang").'),
+    as_json: bool = JsonOpt,
+    show_all: bool = typer.Option(False, "--all", help="Also print the false alarms' evidence and every result (text mode)."),
+) -> None:
+    """Recall on emergencies, false-alarm rate on the rest, the misses, and the time per message.
+
+    JSON: {file, rules_file, rules, n, emergencies, non_emergencies, recall, false_alarm_rate,
+    caught, false_alarms, by_lang, by_category, misses:[{id,text}], false_alarm_cases:[{id, text,
+    categories, rule_ids, evidence}], timing_ms:{mean,p95,max}, results:[...]}."""
+    from .safety.evaluation import run_safety_eval
+
+    report = run_safety_eval(_safety_screen(), file)
+    if as_json:
+        _echo_json(report)
+        return
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    typer.echo(f"{report['file']}: {report['n']} messages ({report['emergencies']} emergencies, "
+               f"{report['non_emergencies']} not), {report['rules']} rules")
+    typer.echo(f"recall on emergencies:        {pct(report['recall'])} ({report['caught']}/{report['emergencies']})")
+    typer.echo(f"false alarms on the rest:     {pct(report['false_alarm_rate'])} "
+               f"({report['false_alarms']}/{report['non_emergencies']})")
+    for lang, block in report["by_lang"].items():
+        typer.echo(f"  {lang}: recall {pct(block['recall'])}, false alarms {pct(block['false_alarm_rate'])} (n={block['n']})")
+    t = report["timing_ms"]
+    typer.echo(f"time per message: mean {t['mean']:.3f} ms, p95 {t['p95']:.3f} ms, max {t['max']:.3f} ms")
+    typer.echo(f"misses ({len(report['misses'])}):")
+    for m in report["misses"]:
+        typer.echo(f"  {m['id']}: {m['text']}")
+    typer.echo(f"false alarms ({len(report['false_alarm_cases'])}):")
+    for f in report["false_alarm_cases"]:
+        extra = f"  <- {', '.join(f['rule_ids'])}: {' | '.join(f['evidence'])}" if show_all else f"  <- {', '.join(f['rule_ids'])}"
+        typer.echo(f"  {f['id']}: {f['text']}{extra}")
+
+
+@bench_app.command("safety")
+@cli_errors
+def bench_safety(
+    file: Optional[Path] = typer.Option(None, "--file", help="JSONL with a \"text\" field (default: data/eval/safety_dev.jsonl)."),
+    repeats: int = typer.Option(20, "--repeats", min=1, help="Passes over the messages."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Time of the red-flag screen per message (target < 1 ms)."""
+    from .safety.evaluation import read_cases, run_safety_bench
+    from .settings import PROJECT_ROOT
+
+    path = file or PROJECT_ROOT / "data" / "eval" / "safety_dev.jsonl"
+    texts = [c["text"] for c in read_cases(path)]
+    report = run_safety_bench(_safety_screen(), texts, repeats=repeats)
+    if as_json:
+        _echo_json(report)
+        return
+    p = report["per_message_ms"]
+    typer.echo(f"{report['messages']} messages x {report['repeats']} ({report['rules']} rules, "
+               f"rules load {report['load_ms']:.0f} ms): mean {p['mean']:.3f} ms, p50 {p['p50']:.3f} ms, "
+               f"p95 {p['p95']:.3f} ms, max {p['max']:.3f} ms per message")
+
+
+@safety_app.command("check")
+@cli_errors
+def safety_check(
+    text: str = typer.Argument(..., help="A patient message, Chinese, English or mixed."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh | en for the message language (default: detected)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Screen one message: the hits (category, rule, evidence) and the escalation message.
+
+    JSON: {emergency, category, categories, rule_ids, evidence, number, crisis_line, message,
+    hits:[{category, rule_id, evidence, lang, context}]}."""
+    from .conversation import detect_language
+
+    screen = _safety_screen()
+    use_lang = lang or detect_language(text).lang
+    result = screen.screen(text, use_lang)
+    hits = screen.hits(text, use_lang)
+    if as_json:
+        _echo_json({"emergency": result.emergency, "category": result.category,
+                    "categories": result.categories, "rule_ids": result.rule_ids,
+                    "evidence": result.evidence, "number": result.number,
+                    "crisis_line": result.crisis_line, "message": result.message,
+                    "hits": [{"category": h.category, "rule_id": h.rule_id, "evidence": h.evidence,
+                              "lang": h.lang, "context": list(h.context)} for h in hits]})
+        return
+    if not result.emergency:
+        typer.echo("no red flag")
+        return
+    for h in hits:
+        typer.echo(f"{h.category}: {h.rule_id} <- {h.evidence}" + (f" + {', '.join(h.context)}" if h.context else ""))
+    typer.echo("")
+    typer.echo(result.message)
 
 
 def main() -> None:

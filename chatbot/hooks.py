@@ -19,6 +19,10 @@ class ScreenResult:
     category: str = ""
     evidence: list[str] = field(default_factory=list)
     message: str = ""  # the fixed escalation text in the patient's language
+    categories: list[str] = field(default_factory=list)  # every category hit, most severe first
+    rule_ids: list[str] = field(default_factory=list)    # ids of the rules that fired (audit)
+    number: str = ""                                     # the emergency number in the message
+    crisis_line: str = ""                                # set when a self-harm message was given
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,9 @@ class ConsultationService:
         self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
 
     def warm_up(self) -> None:
+        warm = getattr(self.safety, "warm_up", None)
+        if warm is not None:
+            warm()  # the red-flag rules compile here, not on the first patient's message
         self.retriever.warm_up()
         self.generator.warm_up()
 
@@ -146,7 +149,9 @@ class ConsultationService:
         understanding = self.classifier.classify(cleaned, lang)
         if isinstance(self.classifier, NoClassifier):
             flags.append(NoClassifier.flag)
-        red_flag = ({"category": screen.category, "evidence": screen.evidence}
+        red_flag = ({"category": screen.category, "evidence": screen.evidence,
+                     "categories": screen.categories, "rule_ids": screen.rule_ids,
+                     "number": screen.number, "crisis_line": screen.crisis_line}
                     if screen.emergency else None)
         intent = ({"label": understanding.intent.label, "score": understanding.intent.score}
                   if understanding.intent else None)
@@ -157,7 +162,9 @@ class ConsultationService:
             # Deterministic path: no retrieval, no generation; the screen's fixed message.
             yield ReplyEvent("meta", {"lang": lang, "mixed": info.mixed, "intent": intent,
                                       "emotion": emotion, "red_flag": red_flag, "query": ""})
-            self.store.log_event("red_flag", {"category": screen.category, "evidence": screen.evidence},
+            self.store.log_event("red_flag", {"category": screen.category, "evidence": screen.evidence,
+                                              "categories": screen.categories, "rule_ids": screen.rule_ids,
+                                              "number": screen.number, "screen": self.safety.name},
                                  session_id=session_id)
             yield from self._finish_short(session_id, cleaned, lang, info.mixed, screen.message,
                                           flags + ["emergency"], t0, red_flag=red_flag,

@@ -11,6 +11,7 @@ project's own ``settings.yaml``. Relative paths inside are resolved against the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,9 +144,6 @@ class UISettings(BaseModel):
         "retrieval of the next answers overlap the current generation."))
     max_queue: int = Field(default=100, ge=1, description=(
         "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
-    emergency_number: str = Field(default="120", min_length=1, description=(
-        "Emergency number on the red banner when the red-flag screen's result carries none "
-        "(120 in mainland China; 911 in North America, 112 in Europe)."))
 
 class TriageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -158,6 +156,53 @@ class TriageSettings(BaseModel):
     chat_disposition: bool = Field(default=True, description=(
         "Add a one-line disposition (\"see a doctor today\" / \"可在家观察\") to patient-chat answers "
         "when the message describes the patient's own current symptoms."))
+EMERGENCY_NUMBERS = {"cn": "120", "us": "911", "eu": "112"}
+# Crisis lines checked against the publishers' own pages (docs/SAFETY_SOURCES.md): the Beijing
+# Psychological Crisis Research and Intervention Center hotline and the national 12356
+# psychological assistance line (NHC, 2025); 988 Suicide & Crisis Lifeline (US, since 2022).
+# The EU has no single crisis line: 112 is the fallback until a country line is configured.
+DEFAULT_CRISIS_LINES = {
+    "cn": "12356（全国心理援助热线 / national psychological assistance line）; 010-82951332（北京心理危机研究与干预中心 / Beijing crisis centre, 24 h）",
+    "us": "988 (Suicide & Crisis Lifeline, call or text)",
+    "eu": "112, or your country's crisis line (e.g. 116 123 in several EU countries)",
+}
+
+
+class SafetySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(default=True, description=(
+        "Run the deterministic red-flag screen on every patient message before retrieval. "
+        "false = the explicit pass-through (replies carry the flag safety_screen_off)."))
+    locale: Literal["cn", "us", "eu"] = Field(default="cn", description=(
+        "Where the service runs; picks the default emergency number (cn 120, us 911, eu 112) "
+        "and crisis line."))
+    emergency_number: str = Field(default="", description=(
+        "Overrides the locale's emergency number in escalation messages (empty = by locale)."))
+    crisis_line: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CRISIS_LINES), description=(
+        "Crisis line per locale, shown for self-harm (and overdose) hits. Keys cn, us, eu; "
+        "sources in docs/SAFETY_SOURCES.md."))
+    rules_file: Path = Field(default=Path("data/safety/rules.yaml"), description=(
+        "The red-flag rules and lexicon (YAML; docs/SAFETY.md explains the format)."))
+
+    @field_validator("emergency_number")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[0-9+][0-9 \-]{1,19}", value):
+            raise ValueError(f"emergency_number must be a dialable number, got {value!r}")
+        return value
+
+    def number(self) -> str:
+        """The emergency number shown to patients."""
+        return self.emergency_number or EMERGENCY_NUMBERS[self.locale]
+
+    def crisis(self) -> str:
+        """The crisis line for self-harm messages (the emergency number if none is set)."""
+        return self.crisis_line.get(self.locale, "").strip() or self.number()
+
+    def resolved(self, root: Path) -> "SafetySettings":
+        path = self.rules_file.expanduser()
+        return self.model_copy(update={"rules_file": path if path.is_absolute() else root / path})
 
 
 class Settings(BaseSettings):
@@ -170,6 +215,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     ui: UISettings = Field(default_factory=UISettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -187,6 +233,7 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from YAML + environment, with relative paths resolved against the project root."""
     settings = Settings(**overrides)
     settings.paths = settings.paths.resolved(PROJECT_ROOT)
+    settings.safety = settings.safety.resolved(PROJECT_ROOT)
     return settings
 
 
@@ -231,6 +278,7 @@ def reference_markdown() -> str:
     table("chat", "MEDCHAT_CHAT", model_rows(ChatSettings))
     table("ui", "MEDCHAT_UI", model_rows(UISettings))
     table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
+    table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
     return "\n".join(lines)
 
 

@@ -86,5 +86,5 @@ def from_app(app: Any) -> Services:
     staff = build_staff(app)
     ui = app.settings.ui
     return Services(chat=_Chat(app), nurse=staff.nurse, admin=staff.admin, auth=staff.auth,
-                    prompts=app.prompts, emergency_number=ui.emergency_number,
+                    prompts=app.prompts, emergency_number=app.settings.safety.number(),
                     concurrency_limit=ui.concurrency_limit, max_queue=ui.max_queue)

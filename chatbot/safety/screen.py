@@ -1,0 +1,269 @@
+"""The deterministic red-flag screen: rules from data/safety/rules.yaml, context filters, and
+the fixed escalation message.
+
+A trigger pattern fires when, in its context:
+
+- it is not negated: no negation cue ("no", "denies", "没有", "否认" ...) earlier in its clause
+  within a few words / characters, with no scope break ("but", "then", "就", "开始" ...) in
+  between, and pseudo-negations ("not sure", "无明显诱因", "没想到") blanked first;
+- it is not history: no history marker ("years ago", "history of", "去年", "以前", "后遗症" ...)
+  in its sentence, unless its sub-clause (clauses cut further at "and", "then", "然后") says the event is happening now ("right now", "suddenly",
+  "现在", "突然", "又") and is not a lasting after-effect ("still", "还是");
+- it is not an information question: no info frame ("what are the signs of", "怎么预防",
+  "的前兆", "如果") in its clause (an enumeration "like ...", "比如 ..." inherits the clause
+  before it), unless the clause has a strong present marker ("I'm having", "现在", "正在");
+- its co-occurrence groups (``with``) are each present somewhere in the message, themselves not
+  negated, historical or informational;
+- no ``unless`` pattern of the rule is in scope, and its numbers pass (pill count, infant age,
+  temperature).
+
+No model, no network: the same text always gives the same hits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..hooks import ScreenResult
+from ..prompts import PromptLibrary
+from .rules import Rule, RuleSet, load_rules
+from .text import CJK, lang_of, parse_number, span_at, spans
+
+if TYPE_CHECKING:
+    from ..settings import SafetySettings
+
+_NAMED = re.compile(r"\(\?P<[a-z_]+>")
+_LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
+
+
+@dataclass(frozen=True)
+class RedFlagHit:
+    category: str        # e.g. "cardiac", "self_harm"
+    rule_id: str         # id of the rule in the rules file
+    evidence: str        # the matched span of the (normalised) message
+    lang: str            # "zh" | "en": the script of the evidence
+    context: tuple[str, ...] = ()   # spans of the co-occurring terms the rule required
+    start: int = -1                 # offsets of the evidence in the normalised message
+    end: int = -1
+
+
+class _Context:
+    """One message, normalised, with its clauses and sentences and memoised marker checks."""
+
+    def __init__(self, text: str, rules: RuleSet) -> None:
+        self.rules = rules
+        self.m = rules.markers
+        self.text = rules.normalise(text)
+        self.clauses = spans(self.text, self.m.clause_split)
+        self.sentences = spans(self.text, self.m.sentence_split)
+        self.subclauses = spans(self.text, self.m.subclause_split)
+        self._memo: dict[tuple, bool] = {}
+
+    def clause(self, pos: int) -> tuple[int, int]:
+        return span_at(self.clauses, pos)
+
+    def sentence(self, pos: int) -> tuple[int, int]:
+        return span_at(self.sentences, pos)
+
+    # -- filters -------------------------------------------------------------------------------
+    def negated(self, start: int, end: int) -> bool:
+        cs, ce = self.clause(start)
+        key = ("neg", cs, start)
+        if key in self._memo:
+            return self._memo[key]
+        prefix = self.text[cs:start]
+        # pseudo-negations ("not sure", "无明显诱因") are blanked, keeping offsets
+        prefix = self.m.pseudo_negation.sub(lambda m: " " * len(m.group(0)), prefix)
+        cue = None
+        for cue in self.m.negation.finditer(prefix):
+            pass
+        result = False
+        if cue is not None:
+            gap = prefix[cue.end():]
+            if CJK.search(self.text[start:end]):
+                close = len(gap.replace(" ", "")) <= self.m.negation_window_zh
+            else:
+                close = len(_LATIN_WORD.findall(gap)) <= self.m.negation_window_en
+            result = (close and not self.m.negation_gap_stop.search(gap)
+                      and not self.m.negation_cancel.search(self.text[cs:ce]))
+        self._memo[key] = result
+        return result
+
+    def historical(self, start: int) -> bool:
+        ss, se = self.sentence(start)
+        cs, ce = span_at(self.subclauses, start)
+        key = ("hist", ss, cs)
+        if key in self._memo:
+            return self._memo[key]
+        result = False
+        sentence, clause = self.text[ss:se], self.text[cs:ce]
+        if self.m.history.search(sentence):
+            now = bool(self.m.history_override.search(clause))
+            lasting = bool(self.m.residual.search(clause))
+            result = not now or lasting
+        self._memo[key] = result
+        return result
+
+    def informational(self, start: int) -> bool:
+        cs, ce = self.clause(start)
+        key = ("info", cs)
+        if key in self._memo:
+            return self._memo[key]
+        scope_start = cs
+        if self.m.enumeration.match(self.text[cs:ce].lstrip()):
+            # "what are the signs of a stroke, like face drooping": the list item inherits
+            previous = [c for c in self.clauses if c[1] <= cs]
+            if previous:
+                scope_start = previous[-1][0]
+        scope = self.text[scope_start:ce]
+        result = bool(self.m.info.search(scope)) and not self.m.info_override.search(self.text[cs:ce])
+        self._memo[key] = result
+        return result
+
+    def blocked(self, rule: Rule, start: int, end: int) -> bool:
+        if "negation" not in rule.ignore and self.negated(start, end):
+            return True
+        if "history" not in rule.ignore and self.historical(start):
+            return True
+        return "info" not in rule.ignore and self.informational(start)
+
+    def unless(self, rule: Rule, start: int) -> bool:
+        if not rule.unless:
+            return False
+        if rule.unless_scope == "message":
+            lo, hi = 0, len(self.text)
+        elif rule.unless_scope == "clause":
+            lo, hi = self.clause(start)
+        else:
+            lo, hi = self.sentence(start)
+        return any(p.search(self.text, lo, hi) for p in rule.unless)
+
+
+def _quantities_ok(rule: Rule, m: re.Match[str]) -> bool:
+    groups = m.groupdict()
+    if rule.min_count is not None and groups.get("count"):
+        n = parse_number(groups["count"])
+        if n is None or n < rule.min_count:
+            return False
+    if rule.max_age_days is not None and groups.get("age"):
+        n = parse_number(groups["age"])
+        unit = (groups.get("age_unit") or "month").lower()
+        per = (_DAYS_PER["day"] if ("day" in unit or "天" in unit or "日" in unit) else
+               _DAYS_PER["week"] if ("week" in unit or "wk" in unit or "周" in unit or "星期" in unit or "礼拜" in unit) else
+               _DAYS_PER["year"] if ("year" in unit or "yr" in unit or "岁" in unit or "年" in unit) else
+               _DAYS_PER["month"])
+        if n is None or n * per > rule.max_age_days:
+            return False
+    if rule.min_temp_c is not None and groups.get("temp"):
+        t = parse_number(groups["temp"])
+        if t is None:
+            return False
+        if t > 45:      # above any survivable Celsius reading: a Fahrenheit value
+            t = (t - 32) * 5 / 9
+        if t < rule.min_temp_c:
+            return False
+    return True
+
+
+def _prefilter(rule: Rule) -> re.Pattern[str]:
+    """One alternation of the rule's triggers without named groups: a rule whose triggers are
+    absent is skipped with a single search (most rules, most messages)."""
+    return re.compile("|".join(_NAMED.sub("(?:", p.pattern) for p in rule.any))
+
+
+def _fire(rule: Rule, ctx: _Context, quick: re.Pattern[str]) -> RedFlagHit | None:
+    if not quick.search(ctx.text):
+        return None
+    for pattern in rule.any:
+        for m in pattern.finditer(ctx.text):
+            s, e = m.span()
+            if e == s or not _quantities_ok(rule, m) or ctx.unless(rule, s) or ctx.blocked(rule, s, e):
+                continue
+            context: list[str] = []
+            for group in rule.with_:
+                found = _present(rule, group, ctx)
+                if found is None:
+                    break
+                context.append(found)
+            else:
+                span = m.group(0).strip()
+                return RedFlagHit(rule.category, rule.id, span, lang_of(span), tuple(context), s, e)
+    return None
+
+
+def _present(rule: Rule, group: tuple[re.Pattern[str], ...], ctx: _Context) -> str | None:
+    for pattern in group:
+        for m in pattern.finditer(ctx.text):
+            s, e = m.span()
+            if e > s and _quantities_ok(rule, m) and not ctx.blocked(rule, s, e):
+                return m.group(0).strip()
+    return None
+
+
+class RedFlagScreen:
+    """Implements :class:`chatbot.hooks.SafetyScreen`. Construction is cheap; the rules file is
+    read and compiled on :meth:`warm_up` or on first use."""
+
+    name = "redflag"
+
+    def __init__(self, settings: "SafetySettings | None" = None, prompts: PromptLibrary | None = None) -> None:
+        from ..settings import SafetySettings
+
+        self.settings = settings or SafetySettings()
+        self.prompts = prompts or PromptLibrary()
+        self._rules: RuleSet | None = None
+        self._quick: dict[str, re.Pattern[str]] = {}
+
+    @property
+    def rules(self) -> RuleSet:
+        if self._rules is None:
+            rules = load_rules(self.settings.rules_file)
+            self._quick = {r.id: _prefilter(r) for r in rules.rules}
+            self._rules = rules
+        return self._rules
+
+    def warm_up(self) -> None:
+        _ = self.rules
+
+    def hits(self, text: str, lang: str | None = None) -> list[RedFlagHit]:
+        """Acute red flags in ``text``, most severe category first (one hit per rule). ``lang``
+        is accepted for the protocol's sake: every rule runs on every message, because mixed
+        messages ("我爸 chest pain 出冷汗") carry terms of both languages."""
+        rules = self.rules
+        ctx = _Context(text or "", rules)
+        found = [h for r in rules.rules if (h := _fire(r, ctx, self._quick[r.id])) is not None]
+        found.sort(key=lambda h: rules.severity(h.category))
+        return found
+
+    def screen(self, text: str, lang: str) -> ScreenResult:
+        found = self.hits(text, lang)
+        if not found:
+            return ScreenResult(emergency=False)
+        categories = list(dict.fromkeys(h.category for h in found))
+        number = self.settings.number()
+        crisis = self.settings.crisis()
+        needs_crisis = any(self.rules.categories[c].crisis_line for c in categories)
+        langs = [lang if lang in ("zh", "en") else found[0].lang]
+        other = "en" if langs[0] == "zh" else "zh"
+        if other in {h.lang for h in found}:
+            langs.append(other)  # a mixed message gets both languages
+        message = "\n\n".join(self.message(l, categories, number, crisis if needs_crisis else "")
+                              for l in langs)
+        evidence = list(dict.fromkeys(x for h in found for x in (h.evidence, *h.context)))
+        return ScreenResult(emergency=True, category=categories[0], evidence=evidence,
+                            message=message, categories=categories,
+                            rule_ids=[h.rule_id for h in found], number=number,
+                            crisis_line=crisis if needs_crisis else "")
+
+    def message(self, lang: str, categories: list[str], number: str, crisis: str = "") -> str:
+        """The fixed escalation text: the most severe category's advice, then the crisis line
+        when a self-harm or overdose category is among the hits."""
+        p = self.prompts
+        parts = [p.text(lang, f"safety.{categories[0]}", number=number)]
+        if crisis:
+            parts.append(p.text(lang, "safety.crisis_line", number=number, crisis_line=crisis))
+        parts.append(p.text(lang, "safety.footer", number=number))
+        return "\n".join(parts)
