@@ -153,15 +153,18 @@ def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, 
                 intake_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.intake'))}")
                 fields: dict[str, Any] = {
                     "complaint": gr.Textbox(label=t(lang, "ui.nurse.complaint"), lines=2, elem_id="mc-complaint"),
-                    "age": gr.Number(label=t(lang, "ui.nurse.age"), value=None, elem_id="mc-age"),
+                    "age": gr.Textbox(label=t(lang, "ui.nurse.age"), max_lines=1, elem_id="mc-age"),
                     "sex": gr.Radio(_sex_choices(t, lang), value="", label=t(lang, "ui.nurse.sex"), elem_id="mc-sex"),
                     "pregnant": gr.Checkbox(label=t(lang, "ui.nurse.pregnant"), elem_id="mc-pregnant"),
                 }
                 vitals_md = gr.Markdown(f"#### {render.md_text(t(lang, 'ui.nurse.vitals'))}")
                 with gr.Row():
                     for key in VITAL_KEYS:
-                        fields[key] = gr.Number(label=t(lang, f"ui.nurse.{key}"), value=None,
-                                                min_width=140, elem_id=f"mc-{key}")
+                        # Text, not gr.Number: an untouched Number submits 0, and RR 0 or
+                        # GCS 0 is a different patient from "not measured". The engine parses
+                        # and range-checks the text (InvalidIntake names the field).
+                        fields[key] = gr.Textbox(label=t(lang, f"ui.nurse.{key}"), max_lines=1,
+                                                 min_width=140, elem_id=f"mc-{key}")
                 fields["avpu"] = gr.Dropdown(_avpu_choices(t, lang), value="", label=t(lang, "ui.nurse.avpu"),
                                              elem_id="mc-avpu")
                 fields["onset"] = gr.Textbox(label=t(lang, "ui.nurse.onset"), elem_id="mc-onset")

@@ -170,7 +170,7 @@ def test_nurse_console_login_triage_save_and_history(fake_server, driver):
                            20, "the console")
     complaint.send_keys("胸痛 2 小时，出冷汗")
     for key, value in (("age", "62"), ("hr", "118"), ("sbp", "88"), ("spo2", "91"), ("temp", "36.8")):
-        field = B.wait_for(lambda k=key: driver.find_element("css selector", f"#mc-{k} input"), 20, key)
+        field = B.wait_for(lambda k=key: driver.find_element("css selector", f"#mc-{k} textarea, #mc-{k} input"), 20, key)
         field.clear()
         field.send_keys(value)
     B.click(driver, "#mc-assess")
@@ -207,7 +207,7 @@ def test_invalid_vitals_are_explained(fake_server, driver):
     complaint = B.wait_for(lambda: (e := driver.find_element("css selector", "#mc-complaint textarea")).is_displayed() and e,
                            20, "the console")
     complaint.send_keys("fever")
-    B.wait_for(lambda: driver.find_element("css selector", "#mc-spo2 input"), 20, "spo2").send_keys("140")
+    B.wait_for(lambda: driver.find_element("css selector", "#mc-spo2 textarea, #mc-spo2 input"), 20, "spo2").send_keys("140")
     B.click(driver, "#mc-assess")
     status = B.wait_for(lambda: driver.find_element("css selector", "#mc-nurse-status").text, 20, "the message")
     assert "140" in status and "spo2" in status.lower()
