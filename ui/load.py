@@ -58,6 +58,7 @@ class Turn:
     total_s: float | None = None
     answer: str = ""
     on_topic: bool = False
+    streamed: bool = False  # tokens reached the page before the final answer
     error: str = ""
 
 
@@ -108,7 +109,7 @@ def _ask(client: Any, text: str, history: list, start: threading.Event) -> tuple
     chat, sources = result[0], result[1] if isinstance(result[1], str) else ""
     answer = _unescape(chat[-1]["content"]) if chat else ""
     turn = Turn(question=text, topic="", lang="", ttft_s=round(ttft if ttft is not None else total, 3),
-                total_s=round(total, 3), answer=answer)
+                total_s=round(total, 3), answer=answer, streamed=ttft is not None)
     return turn, chat, sources
 
 
@@ -166,13 +167,21 @@ def start_server(settings: Any, port: int, database: Path, log_path: Path) -> su
                             cwd=str(Path(__file__).resolve().parent.parent))
 
 
-def check_store(database: Path, runs: list[SessionRun]) -> list[str]:
-    """Problems found in the server's store: each client's questions must be one conversation."""
+def check_store(database: Path, runs: list[SessionRun]) -> tuple[list[str], dict[str, int]]:
+    """(problems, answer kinds) from the server's store: each client's questions must be one
+    conversation; the answers' flags tell how many were generated, cut by the time budget
+    (``generation_timeout``: the wait for the serialised model counts against it) or replaced
+    by the extractive fallback."""
     conn = sqlite3.connect(database)
     try:
         rows = conn.execute("SELECT session_id, text FROM messages WHERE role='user' ORDER BY id").fetchall()
+        metas = [json.loads(m) for (m,) in conn.execute("SELECT meta FROM messages WHERE role='assistant'")]
     finally:
         conn.close()
+    kinds = {"answers": len(metas),
+             "generation_timeout": sum("generation_timeout" in m.get("flags", []) for m in metas),
+             "fallback_extractive": sum("fallback_extractive" in m.get("flags", []) for m in metas),
+             "no_evidence": sum("no_evidence" in m.get("flags", []) for m in metas)}
     by_session: dict[str, list[str]] = {}
     for session_id, text in rows:
         by_session.setdefault(session_id, []).append(text)
@@ -183,7 +192,7 @@ def check_store(database: Path, runs: list[SessionRun]) -> list[str]:
         problems.append(f"{len(by_session)} stored conversations for {len(runs)} clients")
     if found != expected:
         problems.append("stored conversations do not match the clients' questions")
-    return problems
+    return problems, kinds
 
 
 def run_load(sessions: int = 20, url: str | None = None, out: Path | None = None,
@@ -212,17 +221,19 @@ def run_load(sessions: int = 20, url: str | None = None, out: Path | None = None
         for th in threads:
             th.join()
         wall = time.perf_counter() - t0
-        store_problems = check_store(database, runs) if database is not None else []
+        store_problems, kinds = check_store(database, runs) if database is not None else ([], {})
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
     result = summarise(runs, wall, url, store_problems, settings)
+    result["answer_kinds"] = kinds
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews the figures
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     echo(f"{sessions} sessions x 2 turns in {wall:.1f} s: errors {result['errors']}, cross-talk "
-         f"{result['cross_talk']}, off-topic {result['off_topic']}")
+         f"{result['cross_talk']}, off-topic {result['off_topic']}; answers {kinds or 'n/a'}")
     for name in ("first_turn", "all_turns"):
         block = result[name]
         echo(f"  {name}: ttft p50 {block['ttft_s']['p50']} s p95 {block['ttft_s']['p95']} s; "
@@ -253,12 +264,14 @@ def summarise(runs: list[SessionRun], wall: float, url: str, store_problems: lis
         "errors": len(turns) - len(ok),
         "error_messages": [t.error for t in turns if t.error][:10],
         "off_topic": sum(1 for t in ok if not t.on_topic),
+        "streamed": sum(1 for t in ok if t.streamed),
         "cross_talk": history_bad + len(store_problems),
         "cross_talk_details": store_problems + [f"session {r.index}: history mismatch" for r in runs
                                                 if r.turns and not r.history_ok],
         "first_turn": block(first), "all_turns": block(ok),
         "per_turn": [{"session": r.index, "question": t.question, "lang": t.lang, "ttft_s": t.ttft_s,
-                      "total_s": t.total_s, "on_topic": t.on_topic, "error": t.error}
+                      "total_s": t.total_s, "on_topic": t.on_topic, "streamed": t.streamed,
+                      "error": t.error}
                      for r in runs for t in r.turns],
         "cpu_count": os.cpu_count(),
     }

@@ -160,5 +160,7 @@ def open_tab(driver: Any, label: str) -> None:
 def screenshot(driver: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    driver.execute_script("window.scrollTo(0, 0);")  # the page as a visitor first sees it
+    time.sleep(0.3)
     driver.save_screenshot(str(path))
     return path

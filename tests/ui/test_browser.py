@@ -126,6 +126,7 @@ def test_red_flag_message_shows_the_banner_and_no_generated_answer(fake_server, 
     assert "EMERGENCY" in banner.text and "紧急情况" in banner.text and "120" in banner.text
     assert banner.value_of_css_property("background-color") == "rgba(176, 0, 32, 1)"
     assert "[1]" not in B.sources_text(driver)
+    B.screenshot(driver, "patient_emergency")
     flags = sqlite3.connect(database).execute(
         "SELECT meta FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert '"emergency"' in flags and '"backend": "none"' in flags  # no model call
