@@ -11,11 +11,12 @@ from knowledge_base.retriever import Retriever
 
 from .admin import AdminService
 from .auth import NurseAuth
-from .hooks import NoSafetyScreen, SafetyScreen
+from .hooks import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
 from .llm import make_generator
 from .llm.base import Generator
 from .nurse import NurseDesk
 from .prompts import PromptLibrary
+from .routing import Router, RoutingConfig
 from .service import ConsultationService
 from .settings import Settings, load_settings
 from .store import ChatStore
@@ -32,10 +33,12 @@ class App:
     service: ConsultationService
     triage: TriageEngine | None = None
     safety: SafetyScreen | None = None
+    classifier: Classifier | None = None
 
 
 def build_app(settings: Settings | None = None, *, generator: Generator | None = None,
-              retriever: Retriever | None = None, store: ChatStore | None = None) -> App:
+              retriever: Retriever | None = None, store: ChatStore | None = None,
+              classifier: Classifier | None = None) -> App:
     s = settings or load_settings()
     retriever = retriever or Retriever(
         s.paths.index_dir, config=s.retrieval, index_config=s.kb.index,
@@ -46,10 +49,24 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     prompts = PromptLibrary()
     triage = build_engine(s, retriever=retriever, prompts=prompts)
     safety = make_safety_screen(s, prompts)
+    classifier = classifier or make_classifier(s)
+    router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
+                                           tone_min_score=s.classifier.tone_min_score,
+                                           section_hint=s.classifier.section_hint))
     service = ConsultationService(retriever=retriever, generator=generator, store=store,
                                   prompts=prompts, chat=s.chat, llm=s.llm, triage=triage,
-                                  safety=safety)
-    return App(s, retriever, generator, store, prompts, service, triage, safety)
+                                  safety=safety, classifier=classifier, router=router)
+    return App(s, retriever, generator, store, prompts, service, triage, safety, classifier)
+
+
+def make_classifier(s: Settings) -> Classifier:
+    """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
+    if not s.classifier.enabled:
+        return NoClassifier()
+    from .classifier.runtime import TrainedClassifier
+
+    return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
+                             emotion_threshold=s.classifier.emotion_threshold)
 
 
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:

@@ -485,6 +485,22 @@ def _print_triage(result, prompts) -> None:
     typer.echo(result.note)
 
 
+# -- classifier (issue 5): classify, eval intent|emotion, train classifier ----------------------
+train_app = typer.Typer(help="Train MedChat's models (training code lives in finetune/).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+ModelDirOpt = typer.Option(None, "--model", help="Classifier directory (default: classifier.model_dir in settings).")
+
+
+def _classifier(model: Optional[Path]):
+    from .classifier.runtime import TrainedClassifier
+
+    s = _settings()
+    return TrainedClassifier(model or s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
+                             emotion_threshold=s.classifier.emotion_threshold)
+
+
 @app.command()
 @cli_errors
 def triage(
@@ -675,6 +691,115 @@ def safety_check(
         typer.echo(f"{h.category}: {h.rule_id} <- {h.evidence}" + (f" + {', '.join(h.context)}" if h.context else ""))
     typer.echo("")
     typer.echo(result.message)
+
+
+@app.command()
+@cli_errors
+def classify(text: str = typer.Argument(..., help="The message to classify (zh or en)."),
+             model: Optional[Path] = ModelDirOpt, as_json: bool = JsonOpt) -> None:
+    """Intent and emotion of one message, with calibrated scores. JSON:
+    {"intent": {"label", "score"}, "emotion": {"label", "score"}}."""
+    from .classifier.labels import EMOTIONS, INTENTS
+
+    result = _classifier(model).classify(text)
+    data = {"intent": {"label": result.intent.label, "score": result.intent.score},
+            "emotion": {"label": result.emotion.label, "score": result.emotion.score}}
+    if as_json:
+        _echo_json(data)
+        return
+    typer.echo(f"intent:  {data['intent']['label']} ({INTENTS.get(data['intent']['label'], ('',))[0]}) "
+               f"{data['intent']['score']:.3f}")
+    typer.echo(f"emotion: {data['emotion']['label']} ({EMOTIONS[data['emotion']['label']][0]}) "
+               f"{data['emotion']['score']:.3f}")
+
+
+def _eval_classifier(kind: str, file: Path, model: Optional[Path], report: Optional[Path],
+                     all_labels: bool, as_json: bool) -> None:
+    from .classifier.evaluation import evaluate_file
+
+    out = evaluate_file(_classifier(model), kind, file, report_dir=report, restrict=not all_labels)
+    if as_json:
+        _echo_json(out)
+        return
+    restricted = f" (predictions within the file's labels: {', '.join(out['restricted_to'])})" \
+        if out["restricted_to"] else ""
+    typer.echo(f"{kind} on {file.name}: n {out['n']}{restricted}")
+    typer.echo(f"accuracy {out['accuracy']:.4f}   macro-F1 {out['macro_f1']:.4f}   "
+               f"latency p50 {out['latency_ms']['p50']:.1f} ms  p95 {out['latency_ms']['p95']:.1f} ms")
+    typer.echo(f"{'class':<26}{'P':>7}{'R':>7}{'F1':>7}{'n':>7}")
+    for label, m in out["per_class"].items():
+        typer.echo(f"{label:<26}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['support']:>7}")
+    for path in out["report"]:
+        typer.echo(f"written: {path}")
+
+
+EvalFileArg = typer.Argument(..., help='JSONL {"text", "label"}; project keys or the source datasets\' label names.')
+ReportOpt = typer.Option(None, "--report", help="Write the confusion matrix and per-class F1 as PNG into this directory.")
+AllLabelsOpt = typer.Option(False, "--all-labels", help="Score the raw predictions instead of restricting them to the file's label set.")
+
+
+@eval_app.command("intent")
+@cli_errors
+def eval_intent(file: Path = EvalFileArg, model: Optional[Path] = ModelDirOpt,
+                report: Optional[Path] = ReportOpt, all_labels: bool = AllLabelsOpt,
+                as_json: bool = JsonOpt) -> None:
+    """Accuracy, macro-F1 and per-class F1 of the intent head (e.g. on KUAKE-QIC)."""
+    _eval_classifier("intent", file, model, report, all_labels, as_json)
+
+
+@eval_app.command("emotion")
+@cli_errors
+def eval_emotion(file: Path = EvalFileArg, model: Optional[Path] = ModelDirOpt,
+                 report: Optional[Path] = ReportOpt, all_labels: bool = AllLabelsOpt,
+                 as_json: bool = JsonOpt) -> None:
+    """Accuracy, macro-F1 and per-class F1 of the emotion head (GoEmotions-Ekman, EWECT)."""
+    _eval_classifier("emotion", file, model, report, all_labels, as_json)
+
+
+@train_app.command("classifier")
+@cli_errors
+def train_classifier_cmd(
+    out: Path = typer.Option(Path("data/models/classifier"), "--out", help="Model directory to write."),
+    shared_data: Optional[Path] = typer.Option(None, "--data", help="Public datasets folder (default ../shared/data)."),
+    examples: Optional[Path] = typer.Option(None, "--examples", help="Project examples folder (default data/classifier)."),
+    encoder: str = typer.Option("use-multilingual", "--encoder", help="Sentence encoder (knowledge_base embedder name)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    seed: int = typer.Option(13, "--seed", help="Split and sampling seed."),
+    hash_dim: Optional[int] = typer.Option(None, "--hash-dim", help="n-gram hash buckets, a power of two (default 65536)."),
+    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 4, 16)."),
+    dense_scales: Optional[list[float]] = typer.Option(None, "--dense-scale", help="Embedding weight to try (repeatable; default 1)."),
+) -> None:
+    """Train the intent and emotion heads on KUAKE-QIC, MedQuAD qtypes, GoEmotions-Ekman and the
+    project's examples; calibrate on a held-back part; write model, metrics and config."""
+    try:
+        from finetune.classifier.train import TrainConfig, train_classifier
+    except ImportError as exc:
+        raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
+                                 hint='pip install -e ".[finetune]"') from exc
+    kwargs: dict[str, Any] = {"out": out, "encoder": encoder, "seed": seed}
+    if shared_data:
+        kwargs["shared_data"] = shared_data
+    if examples:
+        kwargs["examples_dir"] = examples
+    if no_cache:
+        kwargs["cache"] = None
+    if hash_dim:
+        kwargs["hash_dim"] = hash_dim
+    if c_values:
+        kwargs["c_grid"] = tuple(c_values)
+    if dense_scales:
+        kwargs["dense_scales"] = tuple(dense_scales)
+    try:
+        cfg = TrainConfig(**kwargs)
+    except ValueError as exc:
+        raise KnowledgeBaseError(f"invalid training option: {exc}") from exc
+    command = "medchat train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
+        "medchat train classifier"
+    metrics = train_classifier(cfg, log=typer.echo, command=command.strip())
+    for kind, info in metrics["heads"].items():
+        hb = info["held_back"]
+        typer.echo(f"{kind}: held-back accuracy {hb['accuracy']:.4f} macro-F1 {hb['macro_f1']:.4f}")
+    typer.echo(f"written: {out}")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from .conversation import InputError, check_input, detect_language, fit_budget, 
 from .hooks import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
 from .llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
 from .prompts import PromptLibrary
+from .routing import Router
 from .settings import ChatSettings, LLMSettings
 from .store import ChatStore
 
@@ -100,7 +101,7 @@ class ConsultationService:
     def __init__(self, *, retriever: Retriever, generator: Generator, store: ChatStore,
                  prompts: PromptLibrary, chat: ChatSettings, llm: LLMSettings,
                  safety: SafetyScreen | None = None, classifier: Classifier | None = None,
-                 triage: Any = None) -> None:
+                 triage: Any = None, router: Router | None = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.store = store
@@ -110,6 +111,7 @@ class ConsultationService:
         self.safety = safety or NoSafetyScreen()
         self.classifier = classifier or NoClassifier()
         self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
+        self.router = router or Router(prompts)
 
     def warm_up(self) -> None:
         warm = getattr(self.safety, "warm_up", None)
@@ -117,6 +119,8 @@ class ConsultationService:
             warm()  # the red-flag rules compile here, not on the first patient's message
         self.retriever.warm_up()
         self.generator.warm_up()
+        if hasattr(self.classifier, "warm_up"):
+            self.classifier.warm_up()
 
     # -- public --------------------------------------------------------------------------------
     def ask(self, text: str, session_id: str | None = None) -> ConsultationResult:
@@ -155,6 +159,9 @@ class ConsultationService:
                     if screen.emergency else None)
         intent = ({"label": understanding.intent.label, "score": understanding.intent.score}
                   if understanding.intent else None)
+        if screen.emergency:  # the screen, not the classifier, decides emergencies
+            intent = {"label": "emergency", "score": 1.0}
+        route = self.router.decide(understanding, emergency=screen.emergency)
         emotion = ({"label": understanding.emotion.label, "score": understanding.emotion.score}
                    if understanding.emotion else None)
 
@@ -171,6 +178,17 @@ class ConsultationService:
                                           intent=intent, emotion=emotion)
             return
 
+        if route.short:
+            # greeting / administrative / out of scope: a fixed reply, no retrieval, no model
+            yield ReplyEvent("meta", {"lang": lang, "mixed": info.mixed, "intent": intent,
+                                      "emotion": emotion, "red_flag": None, "query": ""})
+            yield ReplyEvent("sources", [])
+            yield from self._finish_short(session_id, cleaned, lang, info.mixed,
+                                          self.router.short_reply(route, cleaned, lang),
+                                          flags + [f"route_{route.kind}"], t0, intent=intent,
+                                          emotion=emotion)
+            return
+
         history = self.store.history(session_id, limit=2 * self.chat.history_turns)
         previous_user = [m.text for m in history if m.role == "user"]
         query = rewrite_query(cleaned, previous_user, lang)
@@ -180,13 +198,14 @@ class ConsultationService:
                                   "emotion": emotion, "red_flag": None, "query": query})
 
         t_ret = time.perf_counter()
-        passages = self.retriever.search(query, k=self.chat.passages, lang=lang)
+        hint = {"section_hint": route.section_hint} if route.section_hint else {}
+        passages = self.retriever.search(query, k=self.chat.passages, lang=lang, **hint)
         retrieval_ms = (time.perf_counter() - t_ret) * 1000
         strength = evidence_strength(cleaned, lang, passages)
         min_dense = self.chat.min_dense_evidence_zh if lang == "zh" else self.chat.min_dense_evidence_en
         weak = strength["dense"] < min_dense and strength["overlap"] < self.chat.min_overlap_evidence
         if weak:
-            message = answer_mod.no_evidence_answer(lang, self.prompts)
+            message = self.router.with_tone(answer_mod.no_evidence_answer(lang, self.prompts), route, lang)
             disposition = self._disposition(cleaned, lang)
             if disposition:
                 message = f"{message}\n\n{disposition['line']}"
@@ -198,7 +217,8 @@ class ConsultationService:
             return
 
         turns = [(m.role, m.text) for m in history if m.role in ("user", "assistant")]
-        messages, given, budget_flags = self.build_prompt(lang, cleaned, passages, turns)
+        messages, given, budget_flags = self.build_prompt(lang, cleaned, passages, turns,
+                                                          tone=self.router.prompt_tone(route, lang))
         flags += budget_flags
         yield ReplyEvent("sources", [p.to_json() for p in given])
 
@@ -214,14 +234,15 @@ class ConsultationService:
         first_answer = not any(m.role == "assistant" for m in history)
         final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned,
                                     disclaimer=first_answer or not self.chat.disclaimer_once)
-        flags += final.flags
+        flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
         disposition = self._disposition(cleaned, lang)
         if disposition:
             final.text = _before_disclaimer(final.text, disposition["line"],
                                             self.prompts.text(lang, "answer.disclaimer"))
         total_ms = (time.perf_counter() - t0) * 1000
         result = ConsultationResult(
-            session_id=session_id, answer=final.text, lang=lang, mixed=info.mixed, intent=intent,
+            session_id=session_id, answer=self.router.with_tone(final.text, route, lang),
+            lang=lang, mixed=info.mixed, intent=intent,
             emotion=emotion, red_flag=None,
             citations=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url,
                         "source": c.source} for c in final.citations],
@@ -240,14 +261,15 @@ class ConsultationService:
 
     # -- steps ---------------------------------------------------------------------------------
     def build_prompt(self, lang: str, question: str, passages: list[Passage],
-                     turns: list[tuple[str, str]]) -> tuple[list[ChatMessage], list[Passage], list[str]]:
+                     turns: list[tuple[str, str]], tone: str = ""
+                     ) -> tuple[list[ChatMessage], list[Passage], list[str]]:
         """The model's messages for one turn: system and user templates of ``lang`` with the
         numbered, fenced passages, and the history that fits. Public because the LoRA data
         builder renders its training examples with it: train and serve see the same format."""
         system = self.prompts.template(lang, "system")
         user_tpl = self.prompts.template(lang, "user")
         count = self.generator.count_tokens
-        fixed = count(system) + count(user_tpl) + count(question)
+        fixed = count(system) + count(user_tpl) + count(question) + (count(tone) if tone else 0)
         budget = fit_budget(fixed_tokens=fixed, passages=passages, history=turns,
                             n_ctx=self.llm.n_ctx, max_new_tokens=self.llm.max_tokens, count=count,
                             passage_cap_tokens=self.chat.passage_tokens)
@@ -257,7 +279,9 @@ class ConsultationService:
                                        source=p.source or "-")
             # Passages are quoted data: fenced, so text inside cannot pose as instructions.
             blocks.append(f"{header}\n<<<\n{_defang(p.text)}\n>>>")
-        user = user_tpl.format(passages="\n\n".join(blocks), question=question, tone="")
+        # tone: the classifier's instruction for a worried, sad or angry patient (routing.py)
+        user = user_tpl.format(passages="\n\n".join(blocks), question=question,
+                               tone=f"{tone}\n\n" if tone else "")
         messages = [ChatMessage("system", system)]
         for role, text in budget.history:
             messages.append(ChatMessage("user" if role == "user" else "assistant", text))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -204,6 +204,33 @@ class SafetySettings(BaseModel):
         path = self.rules_file.expanduser()
         return self.model_copy(update={"rules_file": path if path.is_absolute() else root / path})
 
+class ClassifierSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(default=True, description=(
+        "Run the intent/emotion classifier on every message (routing and tone). Off: the "
+        "pass-through, and replies carry the flag classifier_off."))
+    model_dir: Path = Field(default=Path("data/models/classifier"), description=(
+        "Trained classifier directory (config.json + weights.npz), written by "
+        "`medchat train classifier`; relative to the project root."))
+    intent_threshold: Optional[float] = Field(default=None, ge=0, lt=1, description=(
+        "Calibrated intent probability below which the intent is `other`; empty = the value "
+        "chosen on held-back data at training time (config.json)."))
+    emotion_threshold: Optional[float] = Field(default=None, ge=0, lt=1, description=(
+        "Calibrated emotion probability below which the emotion is `neutral`; empty = the "
+        "trained value."))
+    route_min_score: float = Field(default=0.6, ge=0, le=1, description=(
+        "A greeting / administrative / out_of_scope intent takes its short route (no retrieval, "
+        "no model) only at this score or above; below it the message is answered as a medical "
+        "question. A medical question wrongly refused costs more than a greeting answered "
+        "from the library."))
+    tone_min_score: float = Field(default=0.5, ge=0, le=1, description=(
+        "Emotion score from which fear / sadness / anger set the answer's tone (opening line "
+        "and prompt instruction)."))
+    section_hint: bool = Field(default=False, description=(
+        "Pass the medical intent to retrieval as a section hint (treatment -> MedQuAD "
+        "'treatment' sections ...). Off by default: on the dev sets it changed recall by "
+        "less than 0.01 (docs/CLASSIFIER.md)."))
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
@@ -216,6 +243,7 @@ class Settings(BaseSettings):
     ui: UISettings = Field(default_factory=UISettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -234,6 +262,8 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**overrides)
     settings.paths = settings.paths.resolved(PROJECT_ROOT)
     settings.safety = settings.safety.resolved(PROJECT_ROOT)
+    if not settings.classifier.model_dir.is_absolute():
+        settings.classifier.model_dir = PROJECT_ROOT / settings.classifier.model_dir.expanduser()
     return settings
 
 
@@ -279,6 +309,7 @@ def reference_markdown() -> str:
     table("ui", "MEDCHAT_UI", model_rows(UISettings))
     table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
     table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
+    table("classifier", "MEDCHAT_CLASSIFIER", model_rows(ClassifierSettings))
     return "\n".join(lines)
 
 

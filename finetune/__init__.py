@@ -1,1 +1,1 @@
-"""Placeholder package; filled by a later issue (see docs/ARCHITECTURE.md)."""
+"""Training code: classifier heads (issue 5), LoRA SFT (issue 6). Never imported at chat time."""

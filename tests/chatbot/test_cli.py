@@ -123,6 +123,8 @@ def fake_env(monkeypatch, tmp_path):
     monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
     monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_EN", "0")
     monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_ZH", "0")
+    # the real classifier loads USE; its CLI path is tested in test_cli_classifier / the slow tests
+    monkeypatch.setenv("MEDCHAT_CLASSIFIER__ENABLED", "false")
     return tmp_path
 
 

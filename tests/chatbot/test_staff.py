@@ -151,6 +151,7 @@ def test_admin_reports_a_failed_rebuild(tmp_path, built_index):
 
 def test_recent_feedback_joins_the_rated_answer(tmp_path, built_index):
     settings = load_settings()
+    settings.classifier.enabled = False  # not under test here; its model is a separate artifact
     settings.paths.index_dir, settings.paths.database = built_index, tmp_path / "c.sqlite"
     settings.chat.min_dense_evidence_en = settings.chat.min_dense_evidence_zh = 0.0
     app = build_app(settings, generator=FakeGenerator())

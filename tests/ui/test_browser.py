@@ -32,6 +32,7 @@ def _settings(tmp, index=None, backend="fake"):
     s.paths.database = tmp / "chat.sqlite"
     if index is not None:
         s.paths.index_dir, s.kb.embedder = index, "hash"
+        s.classifier.enabled = False  # the toy-corpus app tests the page, not the classifier
         # hash-embedder cosines mean nothing: the evidence gate stays open for the toy corpus
         s.chat.min_dense_evidence_en = s.chat.min_dense_evidence_zh = 0.0
     s.llm.backend = backend
