@@ -160,3 +160,20 @@ def test_recent_feedback_joins_the_rated_answer(tmp_path, built_index):
     rows = AdminService(app).recent_feedback()
     assert rows[0]["rating"] == -1 and rows[0]["comment"] == "too short"
     assert rows[0]["answer"].startswith("Asthma is treated")
+
+
+def test_disclaimer_once_closes_only_the_first_answer_of_a_conversation(tmp_path, built_index):
+    from knowledge_base.retriever import Retriever
+
+    from chatbot.service import ConsultationService
+    from chatbot.settings import ChatSettings, LLMSettings
+
+    disclaimer = PromptLibrary().text("en", "answer.disclaimer")
+    for once, expected in ((True, [True, False]), (False, [True, True])):
+        chat = ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0, disclaimer_once=once)
+        service = ConsultationService(retriever=Retriever(built_index), generator=FakeGenerator(),
+                                      store=ChatStore(tmp_path / f"{once}.sqlite"), prompts=PromptLibrary(),
+                                      chat=chat, llm=LLMSettings(backend="fake"))
+        first = service.ask("How is asthma treated?")
+        second = service.ask("What causes gout?", session_id=first.session_id)
+        assert [disclaimer in first.answer, disclaimer in second.answer] == expected

@@ -203,3 +203,48 @@ def test_rebuild_refused_without_login():
     services = make_services()
     message, timer = admin.rebuild(services, None, "en")
     assert message.startswith("Your session has expired") and services.admin.starts == 0
+
+
+# -- the page as a whole ---------------------------------------------------------------------------
+def _component(demo, elem_id):
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_unconfigured_console_says_how_to_configure_it_in_both_languages():
+    from tests.ui.fakes import FakeAuth
+    from ui.app import create_demo
+
+    auth = FakeAuth()
+    auth.configured = False
+    demo = create_demo(make_services(auth=auth))
+    notice = _component(demo, "mc-not-configured")
+    assert notice.visible is True
+    assert "MEDCHAT\\_UI\\_\\_NURSE\\_PASSWORD" in notice.value and "尚未配置" in notice.value
+    block, hidden = _component(demo, "mc-user"), False
+    while block is not None:  # the login form sits in a hidden group: nothing to try
+        hidden = hidden or getattr(block, "visible", True) is False
+        block = getattr(block, "parent", None)
+    assert hidden
+
+
+def test_queue_is_configured_from_the_settings():
+    from ui.app import create_demo
+
+    services = make_services()
+    services.concurrency_limit, services.max_queue = 3, 17
+    demo = create_demo(services)
+    assert demo._queue.default_concurrency_limit == 3 and demo._queue.max_size == 17
+
+
+def test_every_ui_string_exists_in_both_languages():
+    from chatbot.prompts import PromptLibrary
+
+    prompts = PromptLibrary()
+    zh = {k for k in prompts.messages("zh") if k.startswith("ui.")}
+    en = {k for k in prompts.messages("en") if k.startswith("ui.")}
+    assert zh == en and len(zh) > 90
+    for key in zh:  # the same placeholders on both sides, so a switch never breaks a format()
+        import string
+
+        fields = lambda text: {f for _, f, _, _ in string.Formatter().parse(text) if f}  # noqa: E731
+        assert fields(prompts.messages("zh")[key]) == fields(prompts.messages("en")[key]), key
