@@ -27,7 +27,7 @@ CSS = """
 .mc-source {margin-bottom: 8px; line-height: 1.45;}
 .mc-source.mc-cited strong {color: #0b5394;}
 .mc-source a, .mc-triage a {color: #0b5394; text-decoration: underline;}
-.mc-passage {white-space: pre-wrap; font-size: 0.92rem; color: #1a1a1a;}
+.mc-passage {display: block; margin-top: 4px; white-space: pre-wrap; font-size: 0.92rem; color: #1a1a1a;}
 .mc-collection {color: #3d3d3d;}
 .mc-acuity {font-size: 1.3rem; font-weight: 700; padding: 10px 14px; border-radius: 6px;}
 .mc-disclaimer p {font-size: 0.9rem; color: #3d3d3d;}

@@ -73,7 +73,7 @@ def assess(services: Services, token: str | None, lang: str, *values: Any) -> tu
     """(token, *staff_view, result card, note, assessment state, status)."""
     if services.auth.check(token) is None:
         return _expired(services, lang, 4)
-    form = dict(zip(FORM_FIELDS, values))
+    form = dict(zip(FORM_FIELDS, values, strict=True))
     try:
         intake, result = services.nurse.assess(form, lang)
     except MedChatError as exc:

@@ -103,7 +103,7 @@ def triage_card_html(result: dict, lang: str, t: Translate) -> str:
         f' — {esc(e.get("source") or "")}'
         + (f' · <a href="{esc(safe_url(e.get("url")))}" target="_blank" rel="noopener noreferrer">'
            f'{esc(t(lang, "ui.chat.source_open"))}</a>' if safe_url(e.get("url")) else "")
-        + f'<p class="mc-passage">{esc(e.get("text") or "")}</p></li>'
+        + f'<div class="mc-passage">{esc(e.get("text") or "")}</div></li>'
         for e in result.get("evidence") or [])
     warnings = "".join(f"<li>{esc(w)}</li>" for w in result.get("warnings") or [])
     disp_label = t(lang, f"ui.disposition.{disposition}") if disposition in (
