@@ -137,11 +137,13 @@ class UISettings(BaseModel):
         "`medchat hash-password` (safe to keep in settings.yaml)."))
     session_timeout_min: float = Field(default=30.0, gt=0, description=(
         "A nurse login expires after this many minutes without console activity."))
-    concurrency_limit: int = Field(default=4, ge=1, description=(
-        "Chat answers computed at once (Gradio queue workers). The model generates one answer at "
-        "a time (llama.cpp is serialised), so more workers only move the wait from Gradio's "
-        "visible queue into the model lock, where it eats the generation time budget; 4 lets "
-        "retrieval of the next answers overlap the current generation."))
+    concurrency_limit: int = Field(default=2, ge=1, description=(
+        "Chat answers computed at once (Gradio queue workers). The CPU model generates one answer "
+        "at a time (llama.cpp is serialised), so more workers only move the wait from Gradio's "
+        "visible queue (the patient sees the position) into the model lock, where it eats the "
+        "llm.timeout_s budget: with 4 workers on a busy 2-core machine 24 of 40 answers ran out "
+        "of time waiting (docs/UI.md). 2 lets the next answer's retrieval overlap the current "
+        "generation. Raise it for a server backend that batches (openai: vLLM, TGI)."))
     max_queue: int = Field(default=100, ge=1, description=(
         "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
 

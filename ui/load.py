@@ -96,20 +96,23 @@ def _ask(client: Any, text: str, history: list, start: threading.Event) -> tuple
     start.wait()
     t0 = time.perf_counter()
     job = client.submit(text, history, "zh", api_name="/chat")
-    ttft = None
+    ttft, first = None, None
     while not job.done():
         outputs = job.outputs()
         if ttft is None and outputs:
             content = (outputs[-1][0] or [{}])[-1].get("content")
             if content and content != PLACEHOLDER:
-                ttft = time.perf_counter() - t0
+                ttft, first = time.perf_counter() - t0, content
         time.sleep(POLL_S)
     result = job.result()
     total = time.perf_counter() - t0
     chat, sources = result[0], result[1] if isinstance(result[1], str) else ""
-    answer = _unescape(chat[-1]["content"]) if chat else ""
+    final = chat[-1]["content"] if chat else ""
+    # Streamed = something other than the final answer reached the page first (an answer that
+    # arrives whole, e.g. after a generation timeout, counts at its arrival).
     turn = Turn(question=text, topic="", lang="", ttft_s=round(ttft if ttft is not None else total, 3),
-                total_s=round(total, 3), answer=answer, streamed=ttft is not None)
+                total_s=round(total, 3), answer=_unescape(final),
+                streamed=first is not None and first != final)
     return turn, chat, sources
 
 

@@ -127,10 +127,11 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
     run = partial(respond, services)
     # Chat turns go through Gradio's queue (its concurrency limit applies); the light events do not.
     # api_name "chat": the load script (ui/load.py) drives this event through gradio_client.
+    # show_progress="minimal": a waiting patient sees the queue position and elapsed time.
     send.click(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="hidden", api_name="chat")
+               show_progress="minimal", api_name="chat")
     box.submit(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="hidden", api_name=False)
+               show_progress="minimal", api_name=False)
     up.click(partial(give_feedback, services, 1), [fb_comment, state, lang_box], [fb_status, fb_comment],
              queue=False)
     down.click(partial(give_feedback, services, -1), [fb_comment, state, lang_box], [fb_status, fb_comment],

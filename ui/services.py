@@ -60,7 +60,7 @@ class Services:
     auth: AuthBackend
     prompts: PromptLibrary
     emergency_number: str = "120"
-    concurrency_limit: int = 4
+    concurrency_limit: int = 2
     max_queue: int = 100
 
     def t(self, lang: str, key: str, **values: Any) -> str:
