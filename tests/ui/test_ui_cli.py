@@ -51,6 +51,7 @@ def test_bench_ui_runs_sessions_against_a_started_server(tmp_path, built_index, 
     # Hash-embedder index: open the evidence gates so the fake model answers.
     monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_EN", "0")
     monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_ZH", "0")
+    monkeypatch.setenv("MEDCHAT_CLASSIFIER__ENABLED", "false")  # the load path is under test, not it
     out = tmp_path / "ui.json"
     result = runner.invoke(app, ["bench", "ui", "--sessions", "3", "--backend", "fake",
                                  "--index", str(built_index), "--out", str(out)])
