@@ -47,8 +47,10 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
-    triage = build_engine(s, retriever=retriever, prompts=prompts)
     safety = make_safety_screen(s, prompts)
+    # the triage engine shares the service's red-flag screen (one lexicon, loaded once)
+    triage = build_engine(s, retriever=retriever, prompts=prompts,
+                          screen=safety if hasattr(safety, "hits") else None)
     classifier = classifier or make_classifier(s)
     router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
                                            tone_min_score=s.classifier.tone_min_score,

@@ -158,15 +158,17 @@ class TriageSettings(BaseModel):
     chat_disposition: bool = Field(default=True, description=(
         "Add a one-line disposition (\"see a doctor today\" / \"可在家观察\") to patient-chat answers "
         "when the message describes the patient's own current symptoms."))
+
 EMERGENCY_NUMBERS = {"cn": "120", "us": "911", "eu": "112"}
-# Crisis lines checked against the publishers' own pages (docs/SAFETY_SOURCES.md): the Beijing
-# Psychological Crisis Research and Intervention Center hotline and the national 12356
-# psychological assistance line (NHC, 2025); 988 Suicide & Crisis Lifeline (US, since 2022).
-# The EU has no single crisis line: 112 is the fallback until a country line is configured.
+# Crisis lines, checked against public notices (docs/SAFETY_SOURCES.md): China's national
+# psychological assistance line 12356 (NHC notice of Dec 2024, connected nationwide by 1 May 2025;
+# Beijing's former lines now route to it); 988 Suicide & Crisis Lifeline (US, since 2022). The EU
+# has no single crisis line: 116 123 is the harmonised emotional-support number where a member
+# state runs it, and 112 always works.
 DEFAULT_CRISIS_LINES = {
-    "cn": "12356（全国心理援助热线 / national psychological assistance line）; 010-82951332（北京心理危机研究与干预中心 / Beijing crisis centre, 24 h）",
+    "cn": "12356（全国统一心理援助热线 / national psychological assistance line）",
     "us": "988 (Suicide & Crisis Lifeline, call or text)",
-    "eu": "112, or your country's crisis line (e.g. 116 123 in several EU countries)",
+    "eu": "116 123 (emotional support, where available) or 112",
 }
 
 
@@ -246,6 +248,8 @@ class Settings(BaseSettings):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -312,6 +316,8 @@ def reference_markdown() -> str:
     table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
     table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
     table("classifier", "MEDCHAT_CLASSIFIER", model_rows(ClassifierSettings))
+    table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
+    table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ boundaries automatically (a letter may not touch them on either side); CJK patte
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,10 @@ FILTERS = ("negation", "history", "info")
 # Word boundaries that only bite on Latin letters: "chest pain" must not match inside
 # "chestpains" but "突然胸痛" must match inside "我dad突然胸痛".
 _START = r"(?:(?<![a-z])(?=[a-z])|(?![a-z]))"
-_END = r"(?:(?<=[a-z])(?![a-z])|(?<![a-z]))"
+# A Latin match of 3+ letters may take a plural / possessive "s" ("boiler" in "the boilers been").
+_END = r"(?:(?<=[a-z][a-z][a-z])s?(?![a-z])|(?<=[a-z])(?![a-z])|(?<![a-z]))"
 _REF = re.compile(r"\{@([a-z0-9_]+)\}")
+_NAMED = re.compile(r"\(\?P<[a-z_]+>")
 _RULE_KEYS = {"id", "category", "lang", "any", "with", "unless", "unless_scope", "ignore",
               "min_count", "max_age_days", "min_temp_c", "source", "note", "examples"}
 
@@ -64,6 +66,8 @@ class Rule:
     note: str
     hit_examples: tuple[str, ...]
     miss_examples: tuple[str, ...]
+    quick: re.Pattern[str] | None = None   # all triggers, no groups or boundaries: a cheap pre-check
+    anchors: tuple[str, ...] | None = None  # literals, one of which is in every trigger match
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,9 @@ class _Compiler:
             inner = [self.expand_inline(p, where, depth + 1) for p in self.lexicon[name]]
             return "(?:" + "|".join(inner) + ")"
 
-        return _REF.sub(sub, pattern)
+        # The text is NFKC-normalised: "，！？；" arrive as ",!?;". A class written "[^，。...]"
+        # (stay inside the clause) gets the half-width separators too.
+        return _REF.sub(sub, pattern).replace("[^，。", "[^，。,!?;\n")
 
     def entries(self, items: list[str], where: str) -> list[str]:
         out: list[str] = []
@@ -139,6 +145,21 @@ class _Compiler:
             else:
                 out.append(self.expand_inline(item, where))
         return out
+
+    def anchors(self, items: list[str], where: str) -> tuple[str, ...] | None:
+        out: set[str] = set()
+        for p in self.entries(items, where):
+            found = required_literals(_NAMED.sub("(?:", p))
+            if not found:
+                return None
+            out |= found
+        return tuple(sorted(out, key=len))
+
+    def quick(self, items: list[str], where: str) -> re.Pattern[str]:
+        """A superset of the triggers: named groups and word boundaries dropped, so that the
+        engine can use its literal-prefix search (most rules are absent from most messages)."""
+        body = "|".join(f"(?:{_NAMED.sub('(?:', p)})" for p in self.entries(items, where))
+        return re.compile(body)
 
     def compile(self, items: list[str], where: str) -> tuple[re.Pattern[str], ...]:
         out = []
@@ -165,6 +186,47 @@ class _Compiler:
             return re.compile(_START + "(?:" + body + ")" + _END if bounded else body)
         except re.error as exc:
             raise SafetyRulesError(f"{where}: bad pattern: {exc}", hint=f"fix it in {self.path}") from exc
+
+
+def required_literals(pattern: str) -> set[str] | None:
+    """Literal strings one of which occurs in every match of ``pattern``, or None when no such
+    set can be read off the pattern. A rule whose literals are all absent from a message cannot
+    fire, and ``str in str`` is ~100x cheaper than a regex search with lookbehinds: this keeps
+    the screen under a millisecond per message."""
+    from re import _constants as c, _parser  # type: ignore[attr-defined]
+
+    def seq(items) -> set[str] | None:
+        candidates: list[set[str]] = []
+        run = ""
+        for op, av in items:
+            if op is c.LITERAL:
+                run += chr(av)
+                continue
+            if run:
+                candidates.append({run})
+                run = ""
+            found: set[str] | None = None
+            if op is c.SUBPATTERN:
+                found = seq(av[3])
+            elif op is c.BRANCH:
+                subs = [seq(b) for b in av[1]]
+                found = None if any(x is None for x in subs) else set().union(*subs)  # type: ignore[arg-type]
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+                found = seq(av[2]) if av[0] >= 1 else None
+            elif op is c.IN and all(o is c.LITERAL for o, _ in av) and len(av) <= 8:
+                found = {chr(v) for _, v in av}
+            if found:
+                candidates.append(found)
+        if run:
+            candidates.append({run})
+        if not candidates:
+            return None
+        return max(candidates, key=lambda cand: (min(len(x) for x in cand), -len(cand)))
+
+    try:
+        return seq(_parser.parse(pattern))
+    except (re.error, RecursionError):
+        return None
 
 
 def split_alternatives(pattern: str) -> list[str]:
@@ -216,23 +278,12 @@ def _parse(data: Any, path: Path) -> RuleSet:
 
     m = data["markers"]
     try:
-        markers = Markers(
-            clause_split=re.compile(m["clause_split"]),
-            sentence_split=re.compile(m["sentence_split"]),
-            subclause_split=re.compile(m["subclause_split"]),
-            negation=comp.one(_as_list(m["negation"], "markers.negation"), "markers.negation"),
-            pseudo_negation=comp.one(_as_list(m["pseudo_negation"], "markers.pseudo_negation"), "markers.pseudo_negation"),
-            negation_cancel=comp.one(_as_list(m["negation_cancel"], "markers.negation_cancel"), "markers.negation_cancel"),
-            negation_gap_stop=comp.one(_as_list(m["negation_gap_stop"], "markers.negation_gap_stop"), "markers.negation_gap_stop"),
-            negation_window_zh=int(m["negation_window_zh"]),
-            negation_window_en=int(m["negation_window_en"]),
-            history=comp.one(_as_list(m["history"], "markers.history"), "markers.history"),
-            residual=comp.one(_as_list(m["residual"], "markers.residual"), "markers.residual"),
-            history_override=comp.one(_as_list(m["history_override"], "markers.history_override"), "markers.history_override"),
-            info=comp.one(_as_list(m["info"], "markers.info"), "markers.info"),
-            info_override=comp.one(_as_list(m["info_override"], "markers.info_override"), "markers.info_override"),
-            enumeration=comp.one(_as_list(m["enumeration"], "markers.enumeration"), "markers.enumeration"),
-        )
+        splits = {k: re.compile(m[k]) for k in ("clause_split", "sentence_split", "subclause_split")}
+        windows = {k: int(m[k]) for k in ("negation_window_zh", "negation_window_en")}
+        # every other marker is a list of patterns, compiled into one alternation
+        lists = {f.name: comp.one(_as_list(m[f.name], f"markers.{f.name}"), f"markers.{f.name}")
+                 for f in fields(Markers) if f.name not in splits and f.name not in windows}
+        markers = Markers(**splits, **windows, **lists)
     except KeyError as exc:
         raise SafetyRulesError(f"{path}: markers.{exc.args[0]} is missing") from exc
     except re.error as exc:
@@ -294,7 +345,9 @@ def _parse(data: Any, path: Path) -> RuleSet:
             max_age_days=_number(r.get("max_age_days"), f"{where}.max_age_days"),
             min_temp_c=_number(r.get("min_temp_c"), f"{where}.min_temp_c"),
             source=tuple(refs), note=str(r.get("note", "")),
-            hit_examples=tuple(hits), miss_examples=tuple(misses)))
+            hit_examples=tuple(hits), miss_examples=tuple(misses),
+            quick=comp.quick(_as_list(r.get("any"), f"{where}.any"), where),
+            anchors=comp.anchors(_as_list(r.get("any"), f"{where}.any"), where)))
         if not rules[-1].any:
             raise SafetyRulesError(f"{path}: {where}: needs at least one pattern in any")
     return RuleSet(path=path, version=int(data["version"]), categories=categories,

@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING
 from ..hooks import ScreenResult
 from ..prompts import PromptLibrary
 from .rules import Rule, RuleSet, load_rules
-from .text import CJK, lang_of, parse_number, span_at, spans
+from .text import CJK, celsius, lang_of, parse_number, span_at, spans
 
 if TYPE_CHECKING:
     from ..settings import SafetySettings
 
-_NAMED = re.compile(r"\(\?P<[a-z_]+>")
 _LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
 
@@ -161,21 +160,33 @@ def _quantities_ok(rule: Rule, m: re.Match[str]) -> bool:
         t = parse_number(groups["temp"])
         if t is None:
             return False
-        if t > 45:      # above any survivable Celsius reading: a Fahrenheit value
-            t = (t - 32) * 5 / 9
-        if t < rule.min_temp_c:
+        if celsius(t) < rule.min_temp_c:
             return False
     return True
 
 
-def _prefilter(rule: Rule) -> re.Pattern[str]:
-    """One alternation of the rule's triggers without named groups: a rule whose triggers are
-    absent is skipped with a single search (most rules, most messages)."""
-    return re.compile("|".join(_NAMED.sub("(?:", p.pattern) for p in rule.any))
+def _temperature_gate(rule: Rule, ctx: _Context) -> bool:
+    """For a rule with ``min_temp_c``: False when the message gives temperatures and none of them
+    reaches the threshold ("体温37.5，算发烧吗" is not a fever, whatever words it uses)."""
+    readings = []
+    for group in (rule.any, *rule.with_):
+        for pattern in group:
+            if "(?P<temp>" not in pattern.pattern:
+                continue
+            for m in pattern.finditer(ctx.text):
+                t = parse_number(m.group("temp") or "") if m.group("temp") else None
+                if t is not None:
+                    readings.append(celsius(t))
+    return not readings or max(readings) >= (rule.min_temp_c or 0)
 
 
-def _fire(rule: Rule, ctx: _Context, quick: re.Pattern[str]) -> RedFlagHit | None:
-    if not quick.search(ctx.text):
+def _fire(rule: Rule, ctx: _Context) -> RedFlagHit | None:
+    if rule.anchors is not None:
+        if not any(a in ctx.text for a in rule.anchors):
+            return None
+    elif rule.quick is not None and not rule.quick.search(ctx.text):
+        return None
+    if rule.min_temp_c is not None and not _temperature_gate(rule, ctx):
         return None
     for pattern in rule.any:
         for m in pattern.finditer(ctx.text):
@@ -215,14 +226,11 @@ class RedFlagScreen:
         self.settings = settings or SafetySettings()
         self.prompts = prompts or PromptLibrary()
         self._rules: RuleSet | None = None
-        self._quick: dict[str, re.Pattern[str]] = {}
 
     @property
     def rules(self) -> RuleSet:
         if self._rules is None:
-            rules = load_rules(self.settings.rules_file)
-            self._quick = {r.id: _prefilter(r) for r in rules.rules}
-            self._rules = rules
+            self._rules = load_rules(self.settings.rules_file)
         return self._rules
 
     def warm_up(self) -> None:
@@ -234,7 +242,7 @@ class RedFlagScreen:
         messages ("我爸 chest pain 出冷汗") carry terms of both languages."""
         rules = self.rules
         ctx = _Context(text or "", rules)
-        found = [h for r in rules.rules if (h := _fire(r, ctx, self._quick[r.id])) is not None]
+        found = [h for r in rules.rules if (h := _fire(r, ctx)) is not None]
         found.sort(key=lambda h: rules.severity(h.category))
         return found
 

@@ -52,17 +52,19 @@ def typo_variants(word: str) -> set[str]:
 class Normaliser:
     """Applied before any pattern: the patterns are written for the normalised form."""
 
-    phrase_fixes: tuple[tuple[re.Pattern[str], str], ...]   # listed misspellings (en and zh)
-    word_fixes: dict[str, str]                              # generated keyboard typos -> word
+    phrase_fixes: re.Pattern[str] | None   # listed misspellings (en and zh), one alternation
+    phrase_map: dict[str, str]
+    word_fixes: dict[str, str]             # generated keyboard typos -> word
 
     @classmethod
     def build(cls, en_fixes: dict[str, str], zh_fixes: dict[str, str], vocabulary: Iterable[str],
               exceptions: Iterable[str], min_len: int) -> "Normaliser":
-        fixes = []
-        for wrong, right in en_fixes.items():
-            fixes.append((re.compile(rf"(?<![a-z]){re.escape(wrong.lower())}(?![a-z])"), right.lower()))
-        for wrong, right in zh_fixes.items():
-            fixes.append((re.compile(re.escape(wrong)), right))
+        phrase_map = {k.lower(): v.lower() for k, v in en_fixes.items()}
+        phrase_map.update(zh_fixes)
+        # longest first, so "cant breath" wins over a shorter listed fix inside it
+        alts = [rf"(?<![a-z]){re.escape(w)}(?![a-z])" if w.isascii() else re.escape(w)
+                for w in sorted(phrase_map, key=len, reverse=True)]
+        fixes = re.compile("|".join(alts)) if alts else None
         keep = {e.lower() for e in exceptions}
         vocab = {v.lower() for v in vocabulary}
         words: dict[str, str] = {}
@@ -73,15 +75,15 @@ class Normaliser:
                 # a real word (exception list or another vocabulary word) is never "corrected"
                 if variant not in keep and variant not in vocab:
                     words.setdefault(variant, v)
-        return cls(tuple(fixes), words)
+        return cls(fixes, phrase_map, words)
 
     def __call__(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
         # apostrophes go: "can't" and "cant", "I'm" and "im" are one spelling for the patterns
         text = _CANT.sub("cant", text.replace("'", ""))
         text = re.sub(r"[ \t\u3000]+", " ", text)
-        for pattern, right in self.phrase_fixes:
-            text = pattern.sub(right, text)
+        if self.phrase_fixes is not None:
+            text = self.phrase_fixes.sub(lambda m: self.phrase_map[m.group(0)], text)
         if self.word_fixes:
             text = _WORD.sub(lambda m: self.word_fixes.get(m.group(0), m.group(0)), text)
         return text
@@ -148,3 +150,13 @@ def parse_number(raw: str) -> float | None:
         else:
             return None
     return float(total + current) + half
+
+
+def celsius(value: float) -> float:
+    """A temperature reading as degrees Celsius: 350-429 without a point is a dropped decimal
+    point ("375度" = 37.5), anything else above 45 is Fahrenheit."""
+    if 350 <= value <= 429:
+        return value / 10
+    if value > 45:
+        return (value - 32) * 5 / 9
+    return value

@@ -11,19 +11,21 @@ __all__ = ["Vitals", "Intake", "Reason", "TriageResult", "TriageEngine", "Invali
            "ACUITY_TO_DISPOSITION", "DISPOSITIONS"]
 
 
-def build_engine(settings, retriever=None, prompts=None) -> TriageEngine:
-    """The engine as the app and the CLI wire it: the project's red-flag screen (issue 4's
-    chatbot.safety) plus the triage settings."""
+_UNSET = object()
+
+
+def build_engine(settings, retriever=None, prompts=None, screen=_UNSET) -> TriageEngine:
+    """The engine as the app and the CLI wire it: the project's red-flag screen
+    (chatbot.safety.RedFlagScreen, unless ``safety.enabled`` is false) plus the triage settings.
+    ``screen`` passes an already built screen (build_app shares the service's)."""
     from ..prompts import PromptLibrary
 
     prompts = prompts or PromptLibrary()
-    return TriageEngine(screen=_screen(settings, prompts), retriever=retriever, prompts=prompts,
+    if screen is _UNSET:
+        screen = None
+        if settings.safety.enabled:
+            from ..safety import RedFlagScreen
+
+            screen = RedFlagScreen(settings.safety, prompts)
+    return TriageEngine(screen=screen, retriever=retriever, prompts=prompts,
                         settings=settings.triage)
-
-
-def _screen(settings, prompts):
-    try:
-        from ..safety import RedFlagScreen
-    except ModuleNotFoundError:  # transitional: the safety screen lands with branch issue4
-        return None
-    return RedFlagScreen(settings.safety, prompts)

@@ -29,9 +29,10 @@ from knowledge_base.text import detect_lang
 
 from ..prompts import PromptLibrary
 from ..settings import PROJECT_ROOT
-from .models import ACUITY_TO_DISPOSITION, Intake, Reason, TriageResult, Vitals
+from .models import ACUITY_TO_DISPOSITION, Intake, InvalidIntake, Reason, TriageResult, Vitals
 from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
-from .text import durations_days, extract_age, find, find_negated, normalise, vitals_in_text
+from .text import (compile_pattern, days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
+                   vitals_in_text)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ _PAEDIATRIC_SPECIALTIES = {"general", "respiratory", "gastroenterology", "infect
                            "cardiology", "endocrinology", "nephrology", "rheumatology"}
 _OPS = {"lt": "<", "lt_pals": "<", "le": "≤", "gt": ">", "ge": "≥", "eq": "="}
 _FEVER = ("fever", "feverish", "high temperature", "temperature (of )?(3[89]|40)", "pyrexi(a|al)",
+          "(a|running a|the) (slight |mild |low[- ]grade )?temperature(?! (of |is |was )?3[0-7])",
           "发烧", "发热", "低烧", "高烧", "高热", "体温(升高|3[89]|40)")
 
 
@@ -63,11 +65,14 @@ class _Ctx:
     pregnant: bool
     vitals: Vitals
     comorbidity_text: str
-    days: float | None         # longest duration stated
+    days: float | None         # longest duration stated anywhere
+    onset_days: float | None = None   # duration in the intake's onset field
     reasons: list[Reason] = field(default_factory=list)
     departments: dict[int, str] = field(default_factory=dict)   # id(reason) -> department key
     warnings: list[str] = field(default_factory=list)
     presentations: list[tuple[Presentation, Reason]] = field(default_factory=list)
+    hits: dict[str, int] = field(default_factory=dict)              # presentation key -> match offset
+    spans: list[tuple[int, int]] = field(default_factory=list)      # matched presentation spans
     extra_ages: list[float] = field(default_factory=list)       # ages also to apply (contradictions)
 
 
@@ -108,25 +113,28 @@ class TriageEngine:
             raw_for_facts = f"{raw}. {intake.onset}"
         else:
             raw_for_facts = raw
-        text = normalise(raw_for_facts)
+        text = self._plain_words(normalise(raw_for_facts))
         lang = lang or detect_lang(raw)
+        if lang not in ("zh", "en"):
+            raise InvalidIntake("triage.invalid.lang", "lang", lang, hint="lang is zh or en")
         text_age = extract_age(text)
         age = intake.age if intake.age is not None else text_age
         # Vitals written in the complaint ("temperature 39.5", "SpO2 88%") fill the gaps; measured
         # values given in the intake win.
         vitals = Vitals(**{**vitals_in_text(text), **intake.vitals.given()})
+        # pregnancy stated in the text counts even against pregnant=False: the safer reading
         ctx = _Ctx(text=text, raw=raw, lang=lang, age=age, sex=intake.sex or self._text_sex(text),
                    pregnant=bool(intake.pregnant) or bool(find(text, rules.modifiers["pregnancy"])),
                    vitals=vitals, comorbidity_text=normalise(" ; ".join(intake.comorbidities)),
                    days=max(durations_days(text), default=None))
-        if intake.pregnant is False and ctx.pregnant:
-            ctx.pregnant = True  # the text says pregnant: the safer reading
+        if intake.onset:
+            ctx.onset_days = max(durations_days(normalise(intake.onset)), default=None)
         self._contradictions(ctx, intake, text_age)
         self._vitals(ctx)
         red_flags = self._red_flags(ctx)
         self._presentations(ctx)
         self._modifiers(ctx)
-        if not ctx.reasons or all(r.kind in ("contradiction",) for r in ctx.reasons):
+        if not any(r.kind in ("vital", "red_flag", "complaint") for r in ctx.reasons):
             self._add(ctx, "uncertainty", "complaint_unrecognised", 4,
                       "triage.reason.uncertainty.unrecognised", department="general")
         acuity = min(r.acuity for r in ctx.reasons)
@@ -178,6 +186,13 @@ class TriageEngine:
             ctx.departments[id(reason)] = department
         return reason
 
+    def _plain_words(self, text: str) -> str:
+        """Clinical terms of case write-ups rewritten to the words the rules use (modifiers.yaml
+        ``synonyms``: "afebrile" -> "no fever", "dysuria" -> "pain on urination")."""
+        for pattern, plain in self.rules.modifiers.get("synonyms", {}).items():
+            text = compile_pattern(pattern).sub(plain, text)
+        return text
+
     def _text_sex(self, text: str) -> str | None:
         mods = self.rules.modifiers
         f, m = find(text, mods["female"]), find(text, mods["male"])
@@ -211,9 +226,6 @@ class TriageEngine:
                       value=ctx.age, age=_fmt(ctx.age))
         ctx.warnings.extend(r.text(ctx.lang) for r in ctx.reasons if r.kind == "contradiction")
 
-    def _vital_value(self, ctx: _Ctx, rule: VitalRule) -> Any:
-        return getattr(ctx.vitals, rule.field)
-
     def _vitals(self, ctx: _Ctx) -> None:
         rules = self.rules
         ages = [ctx.age, *ctx.extra_ages]
@@ -221,7 +233,7 @@ class TriageEngine:
         near: dict[str, tuple[VitalRule, Any]] = {}
         # most urgent rules first: one reason per field and direction is enough
         for rule in sorted(rules.vital_rules, key=lambda r: r.acuity):
-            value = self._vital_value(ctx, rule)
+            value = getattr(ctx.vitals, rule.field)
             if value is None:
                 continue
             direction = f"{rule.field}:{'low' if rule.op in ('lt', 'le', 'lt_pals') else 'high'}"
@@ -289,13 +301,18 @@ class TriageEngine:
         return True
 
     def _presentations(self, ctx: _Ctx) -> None:
+        text = ctx.text
+        if ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0 and not find(text, ("fever",)):
+            # a measured or written temperature of 38 or more is a fever for the complaint rules
+            # ("temperature of 39.8 and a blotchy rash" is fever with rash)
+            text = f"{text} . fever ."
         for p in self.rules.presentations:
             if not self._requirements_met(ctx, p):
                 continue
-            hit = find(ctx.text, p.match)
-            if hit is None or any(find(ctx.text, group) is None for group in p.all):
+            hit = find(text, p.match)
+            if hit is None or any(find(text, group) is None for group in p.all):
                 continue
-            if p.unless and find(ctx.text, p.unless):
+            if p.unless and find(text, p.unless):
                 continue
             acuity, key = p.acuity, "triage.reason.complaint"
             if p.older is not None and ctx.age is not None and ctx.age >= 65 and p.older < acuity:
@@ -306,6 +323,8 @@ class TriageEngine:
                                department=p.department, name=p.name, evidence=hit.text,
                                source=p.source)
             ctx.presentations.append((p, reason))
+            ctx.hits[p.key] = hit.start
+            ctx.spans.append((hit.start, hit.end))
         urgent = {r.acuity for _, r in ctx.presentations}
         if len(urgent) > 1 and min(urgent) <= 3 and max(urgent) >= 4:
             names = {lang: "; ".join(dict.fromkeys(p.name[lang] for p, _ in ctx.presentations))
@@ -317,14 +336,20 @@ class TriageEngine:
     def _modifiers(self, ctx: _Ctx) -> None:
         mods = self.rules.modifiers
         current = min((r.acuity for r in ctx.reasons), default=6)
-        fever = find(ctx.text, _FEVER) or (ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0)
+        fever_hit = find(ctx.text, _FEVER)
+        fever = fever_hit or (ctx.vitals.temp is not None and ctx.vitals.temp >= 38.0)
+        # how long the fever has lasted: a duration in the sentence that mentions it, else the
+        # onset the nurse recorded
+        fever_days = days_near(ctx.text, fever_hit.start) if fever_hit else None
+        if fever_days is None and ctx.onset_days is not None:
+            fever_days = ctx.onset_days
         child = ctx.age is not None and ctx.age < 16
         # fever lasting longer than the guidance allows
         fd = mods["fever_days_urgent"]
         limit = fd["child"] if child else fd["adult"]
-        if fever and ctx.days is not None and ctx.days > limit and current > fd["acuity"]:
+        if fever and fever_days is not None and fever_days > limit and current > fd["acuity"]:
             self._add(ctx, "modifier", "fever_days", int(fd["acuity"]), "triage.reason.modifier.fever_days",
-                      value=round(ctx.days, 1), days=_fmt(ctx.days), limit=limit)
+                      value=round(fever_days, 1), days=_fmt(fever_days), limit=limit)
         dq = mods["self_care_disqualifiers"]
         immuno_text = f"{ctx.text} ; {ctx.comorbidity_text}"
         immuno = find(immuno_text, dq["immunocompromised"]["match"])
@@ -342,12 +367,16 @@ class TriageEngine:
             return
         # The result would be self-care: every disqualifier that applies is a reason.
         for p, _ in ctx.presentations:
-            if p.max_days is not None and ctx.days is not None and ctx.days > p.max_days:
+            days = days_near(ctx.text, ctx.hits[p.key])
+            if days is None:
+                days = ctx.onset_days if ctx.onset_days is not None else ctx.days
+            if p.max_days is not None and days is not None and days > p.max_days:
                 self._add(ctx, "modifier", f"long_duration:{p.key}", int(dq["long_duration"]["acuity"]),
-                          "triage.reason.modifier.long_duration", value=round(ctx.days, 1),
-                          name=p.name, days=_fmt(ctx.days), limit=_fmt(p.max_days))
+                          "triage.reason.modifier.long_duration", value=round(days, 1),
+                          name=p.name, days=_fmt(days), limit=_fmt(p.max_days))
         ages = [a for a in (ctx.age, *ctx.extra_ages) if a is not None]
-        if any(a < dq["infant"]["age_lt"] for a in ages):
+        infant_ok = all(p.infant_ok for p, _ in ctx.presentations if p.self_care)
+        if any(a < dq["infant"]["age_lt"] for a in ages) and not infant_ok:
             self._add(ctx, "age", "infant", int(dq["infant"]["acuity"]), "triage.reason.age.infant",
                       value=min(ages), department="paediatrics")
         if any(a >= dq["older_adult"]["age_ge"] for a in ages):
@@ -363,6 +392,12 @@ class TriageEngine:
         if risk:
             self._add(ctx, "modifier", "high_risk_condition", int(dq["high_risk_condition"]["acuity"]),
                       "triage.reason.modifier.high_risk_condition", value=risk.text, evidence=risk.text)
+        # an alarm word inside a matched presentation ("nosebleed" -> 血) is explained by it
+        alarm = next((h for h in find_all(ctx.text, dq["alarm_words"]["match"])
+                      if not any(a <= h.start < b for a, b in ctx.spans)), None)
+        if alarm:
+            self._add(ctx, "uncertainty", "alarm_word", int(dq["alarm_words"]["acuity"]),
+                      "triage.reason.uncertainty.alarm_word", value=alarm.text, evidence=alarm.text)
         worse = find(ctx.text, dq["worsening"]["match"])
         if worse:
             self._add(ctx, "modifier", "worsening", int(dq["worsening"]["acuity"]),

@@ -14,12 +14,12 @@ over-triage: more urgent.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import MedChatError
+from ..jsonl import read_jsonl
 from .engine import TriageEngine
 from .models import DISPOSITIONS, Intake, InvalidIntake, Vitals
 
@@ -35,24 +35,14 @@ class TriageEvalError(MedChatError):
 
 
 def load_vignettes(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TriageEvalError(f"cannot read {path}: {exc}") from exc
-    rows = []
+    rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TriageEvalError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        for key in ("id", "text", "expected"):
-            if key not in row:
-                raise TriageEvalError(f"{path}:{n}: missing field {key!r}",
-                                      hint='each line needs "id", "text" and "expected"')
-        if row["expected"] not in THREE and row["expected"] not in DISPOSITIONS:
+    for n, row in read_jsonl(path, TriageEvalError):
+        missing = [key for key in ("id", "text", "expected") if key not in row]
+        if missing:
+            raise TriageEvalError(f"{path}:{n}: missing field {missing[0]!r}",
+                                  hint='each line needs "id", "text" and "expected"')
+        if row["expected"] not in THREE + DISPOSITIONS:
             raise TriageEvalError(f"{path}:{n}: expected {row['expected']!r} is not one of "
                                   f"{THREE + DISPOSITIONS}")
         if str(row["id"]) in seen:

@@ -89,6 +89,7 @@ class Presentation:
     older: int | None = None
     child: int | None = None
     self_care: bool = False
+    infant_ok: bool = False   # self-care also under 1 year (nappy rash, teething: NHS self-care)
 
     def __post_init__(self) -> None:
         where = f"presentations.yaml {self.key}"
@@ -162,7 +163,8 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> Rules:
             match=tuple(p["match"]), source=p["source"], query=p.get("query", p["name"]["en"]),
             all=tuple(tuple(g) for g in p.get("all", ())), unless=tuple(p.get("unless", ())),
             requires=dict(p.get("requires") or {}), max_days=p.get("max_days"),
-            older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)))
+            older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)),
+            infant_ok=bool(p.get("infant_ok", False)))
         _check(item.department in depts, f"presentations.yaml {item.key}", f"unknown department {item.department!r}")
         _check(item.source in pres["sources"], f"presentations.yaml {item.key}", f"unknown source {item.source!r}")
         presentations.append(item)
@@ -172,3 +174,56 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> Rules:
         _check(set(value) == {"en", "zh"}, f"departments.yaml {key}", "needs en and zh")
     return Rules(tuple(vital_rules), vital_sources, float(vitals["paediatric_below"]),
                  dict(vitals["margins"]), tuple(presentations), dict(pres["sources"]), mods, depts)
+
+
+def rules_markdown(rules_dir: Path = DEFAULT_RULES_DIR) -> str:
+    """docs/TRIAGE_RULES.md: every rule with its level and source, generated from the rule files
+    (``python -m chatbot.triage > docs/TRIAGE_RULES.md``; a test keeps it in sync)."""
+    rules = load_rules(rules_dir)
+
+    def cell(text: object) -> str:
+        return " ".join(str(text).split()).replace("|", "\\|")
+
+    ops = {"lt": "<", "le": "≤", "gt": ">", "ge": "≥", "eq": "=", "lt_pals": "< 70 + 2 × age"}
+    lines = ["# Triage rules", "",
+             "Generated from data/triage/*.yaml by `python -m chatbot.triage > docs/TRIAGE_RULES.md`.",
+             "Acuity: 1 immediate, 2 emergent, 3 urgent, 4 less urgent, 5 non-urgent (docs/TRIAGE.md).", "",
+             "## Vital-sign danger zones", "",
+             "| rule | field | fires when | acuity | ages (years) | sources |", "|---|---|---|---|---|---|"]
+    for r in rules.vital_rules:
+        low, high = r.ages
+        ages = f"{'' if low is None else low}–{'' if high is None else high}" if (low, high) != (None, None) else "all"
+        cond = f"{ops[r.op]} {r.value}" if r.op != "lt_pals" else ops[r.op]
+        lines.append(f"| `{r.id}` | {r.field} | {cell(cond)} | {r.acuity} | {ages} | {', '.join(r.sources)} |")
+    lines += ["", "| source | reference |", "|---|---|"]
+    lines += [f"| {k} | {cell(v)} |" for k, v in rules.vital_sources.items()]
+    lines += ["", "## Presentations", "",
+              "| key | name | acuity | older (≥ 65) | child (< 16) | department | needs | source |",
+              "|---|---|---|---|---|---|---|---|"]
+    for p in sorted(rules.presentations, key=lambda p: (p.acuity, p.key)):
+        needs = ", ".join(f"{k}={v}" for k, v in p.requires.items())
+        if p.all:
+            needs = (needs + "; " if needs else "") + f"+{len(p.all)} co-finding group(s)"
+        if p.max_days is not None:
+            needs = (needs + "; " if needs else "") + f"self-care up to {p.max_days} days"
+        lines.append(f"| `{p.key}` | {cell(p.name['en'])} / {cell(p.name['zh'])} | {p.acuity} | "
+                     f"{p.older or ''} | {p.child or ''} | {p.department} | {cell(needs)} | {p.source} |")
+    lines += ["", "| source | reference |", "|---|---|"]
+    lines += [f"| {k} | {cell(v)} |" for k, v in rules.presentation_sources.items()]
+    mods = rules.modifiers
+    lines += ["", "## Modifiers and self-care disqualifiers", "", "| modifier | acuity | source |", "|---|---|---|"]
+    for key, spec in mods["self_care_disqualifiers"].items():
+        lines.append(f"| self-care disqualifier `{key}` | {spec['acuity']} | {spec['source']} |")
+    fd = mods["fever_days_urgent"]
+    lines.append(f"| fever longer than {fd['adult']} days (adults) / {fd['child']} days (children) | "
+                 f"{fd['acuity']} | {fd['source']} |")
+    lines.append(f"| severity words on a routine or self-care complaint | {mods['severity']['acuity']} | "
+                 f"{mods['severity']['source']} |")
+    lines += ["", "| source | reference |", "|---|---|"]
+    lines += [f"| {k} | {cell(v)} |" for k, v in mods["sources"].items()]
+    lines += ["", "## Red-flag categories (chatbot.safety) → acuity and department", "",
+              "| category | acuity | department |", "|---|---|---|"]
+    lines += [f"| {k} | {v['acuity']} | {v['department']} |" for k, v in mods["red_flags"].items()]
+    lines += ["", "## Departments", "", "| key | English | 中文 |", "|---|---|---|"]
+    lines += [f"| {k} | {v['en']} | {v['zh']} |" for k, v in rules.departments.items()]
+    return "\n".join(lines) + "\n"

@@ -15,10 +15,19 @@ _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": 
                          "\u2014": "-", "\u00b0": " "})
 
 
+# Softeners between a body part and its symptom ("腰有点酸痛", "mildly painful skin") are
+# dropped so that one pattern covers the plain and the hedged wording. Intensifiers ("very",
+# "剧烈", "很") stay: they carry severity.
+_ZH_SOFTENERS = re.compile(r"有点儿?|有一点|有些|稍微|稍稍|比较|挺")
+_EN_SOFTENERS = re.compile(r"(?<![a-z])(mildly|slightly|somewhat|a bit|a little|kind of|sort of)(?![a-z]) ?")
+
+
 def normalise(text: str) -> str:
-    """Lower case, full-width ASCII folded, curly quotes straightened, whitespace collapsed.
-    Character offsets are not preserved (callers match and slice the normalised text)."""
+    """Lower case, full-width ASCII folded, curly quotes straightened, softeners dropped,
+    whitespace collapsed. Character offsets are not preserved (callers match and slice the
+    normalised text)."""
     text = text.translate(_FULLWIDTH).translate(_QUOTES).lower()
+    text = _EN_SOFTENERS.sub("", _ZH_SOFTENERS.sub("", text))
     return " ".join(text.split())
 
 
@@ -39,13 +48,20 @@ _EN_CUE = re.compile(
     r"no signs? of|no history of|ruled out|isn't|is not|wasn't|was not)(?![a-z])")
 _EN_BREAK = re.compile(
     r"[.;:!?]|(?<![a-z])(but|however|although|though|yet|except|has|have|had|having|reports?|"
-    r"complains?|presents?|now|then|started|developed|since|which|who|and is|and has|is|are|was)(?![a-z])")
-_EN_POST = re.compile(r"^\s*(?::|-|is|was|were)?\s*(absent|denied|none|negative|not present)(?![a-z])")
+    r"complains?|presents?|now|then|started|developed|since|which|who|with|and is|and has|is|are|was)(?![a-z])")
+_EN_POST = re.compile(r"^\s*(?::|-|is|was|were|are)?\s*(absent|denied|none|negative|not present|normal|fine|ok|okay|"
+                      r"unaffected|unchanged|clear)(?![a-z])")
 _ZH_CUE = re.compile(
     r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
-    r"不(?!停|止|断|住|舒服|适|能|出|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
+    r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
+_EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
 _EN_WINDOW_WORDS = 7
+
+
+def _clause_tail(text: str, end: int) -> str:
+    m = re.search(r"[.;:!?]", text[end:])
+    return text[end:end + m.start()] if m else text[end:]
 _ZH_WINDOW_CHARS = 8
 
 
@@ -64,7 +80,10 @@ def is_negated(text: str, start: int, end: int) -> bool:
     if cues:
         between = before[cues[-1].end():]
         if len(between.split()) <= _EN_WINDOW_WORDS and not _EN_BREAK.search(between):
-            return True
+            # A comma ends the scope ("no fever, runny nose for 2 days") unless the clause is a
+            # list closed by or/nor ("denies fever, chills or night sweats").
+            if "," not in between or _EN_LIST_END.search(_clause_tail(text, end)):
+                return True
     return bool(_EN_POST.match(text[end:end + 20]))
 
 
@@ -83,6 +102,12 @@ def find(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:
             if not is_negated(text, m.start(), m.end()):
                 return Hit(pattern, m.start(), m.end(), m.group(0))
     return None
+
+
+def find_all(text: str, patterns: list[str] | tuple[str, ...]) -> list[Hit]:
+    """Every non-negated match of every pattern, in pattern order."""
+    return [Hit(p, m.start(), m.end(), m.group(0)) for p in patterns
+            for m in compile_pattern(p).finditer(text) if not is_negated(text, m.start(), m.end())]
 
 
 def find_negated(text: str, patterns: list[str] | tuple[str, ...]) -> Hit | None:
@@ -157,35 +182,28 @@ _AGE_WORDS = [
 ]
 
 
+_ZH_AND_A_HALF = re.compile(r"(\d+|[一二两三四五六七八九十]+)个半(月|星期|小时)")
+_YEARS_PER = {"year": 1, "yr": 1, "month": 1 / 12, "week": 1 / 52, "day": 1 / 365,
+              "岁": 1, "月": 1 / 12, "周": 1 / 52, "天": 1 / 365}
+
+
 def extract_age(text: str) -> float | None:
     """Age in years stated in the text ("a 45-year-old man", "3-month-old", "45岁", "三个月大的
     宝宝", "newborn"); None when the text does not say."""
-    for rx, unit in _EN_AGE:
-        m = rx.search(text)
-        if m:
-            n = en_number(m.group(1))
+    text = _ZH_AND_A_HALF.sub(lambda m: f"{zh_number(m.group(1)) + 0.5}个{m.group(2)}", text)
+    for patterns, number in ((_EN_AGE, en_number), (_ZH_AGE, zh_number)):
+        for rx, unit in patterns:
+            m = rx.search(text)
+            n = number(m.group(1)) if m else None
             if n is None:
                 continue
-            u = unit or m.group(2)
-            if u.startswith("month"):
-                return n / 12
-            if u.startswith("week"):
-                return n / 52
-            if u.startswith("day"):
-                return n / 365
-            if n <= 125:
-                return n
-    for rx, unit in _ZH_AGE:
-        m = rx.search(text)
-        if m:
-            n = zh_number(m.group(1))
-            if n is None:
-                continue
-            if unit == "岁":
-                return n + (0.5 if m.group(2) else 0)
-            if unit == "月":
-                return n / 12
-            return n / (52 if m.group(2) == "周" else 365)
+            extra = m.group(2) if m.lastindex and m.lastindex >= 2 else None
+            if unit == "岁":  # 3岁半
+                return n + (0.5 if extra else 0)
+            u = (unit if unit not in (None, "天周") else extra).rstrip("s")
+            years = n * _YEARS_PER[u]
+            if years <= 125:
+                return years
     for rx, years in _AGE_WORDS:
         if rx.search(text):
             return years
@@ -199,7 +217,7 @@ _EN_DURATION = re.compile(
 _EN_FUZZY = [(re.compile(r"(?<![a-z])(a few|few|several|a couple of|couple of)\s+(days|weeks|months)"), None),
              (re.compile(r"(?<![a-z])(since yesterday|yesterday|last night|overnight)(?![a-z])"), 1.0),
              (re.compile(r"(?<![a-z])(this morning|today|tonight|this afternoon|this evening|just now|minutes? ago)(?![a-z])"), 0.3)]
-_ZH_DURATION = re.compile(rf"{_ZH_NUM}\s*(?:多|来)?\s*(个月|个星期|个礼拜|分钟|小时|天|日|周|星期|礼拜|月|年|晚)(?:多|来)?(?!大|龄|的宝宝|的婴儿|的孩子)")
+_ZH_DURATION = re.compile(rf"{_ZH_NUM}\s*(?:个)?\s*(?:多|来)?\s*(个月|个星期|个礼拜|分钟|小时|天|日|周|星期|礼拜|月|年|晚)(?:多|来)?(?!大|龄|的宝宝|的婴儿|的孩子)")
 _ZH_FUZZY = [(re.compile(r"昨天|昨晚|一夜"), 1.0), (re.compile(r"前天"), 2.0), (re.compile(r"今天|今早|刚才|早上|上午|下午|晚上"), 0.3),
              (re.compile(r"好几天|几天"), 3.0), (re.compile(r"一直|长期|多年"), 30.0)]
 
@@ -233,14 +251,34 @@ def durations_days(text: str) -> list[float]:
     return found
 
 
+_SENTENCE_END = re.compile(r"[.;!?。；！？\n]")
+
+
+def sentence_at(text: str, pos: int) -> str:
+    """The sentence of ``text`` around character ``pos``: a duration counts for a symptom only
+    when it is said in the same sentence ("runny nose for 2 days", not "vaccinated 3 months ago")."""
+    start = 0
+    for m in _SENTENCE_END.finditer(text, 0, pos):
+        start = m.end()
+    m = _SENTENCE_END.search(text, pos)
+    return text[start:m.start() if m else len(text)]
+
+
+def days_near(text: str, pos: int) -> float | None:
+    return max(durations_days(sentence_at(text, pos)), default=None)
+
+
 # --- vital signs written in the complaint ----------------------------------------------------
 _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up to|reaching|around|about|:)?\s*(\d{2,3}(?:\.\d+)?)\s*(°?\s?[cf](?![a-z])|degrees?(?: ?[cf](?![a-z])| celsius| fahrenheit)?)?"),
          re.compile(r"(\d{2,3}(?:\.\d+)?)\s*(°\s?[cf]|℃|℉|degrees?(?: (?:celsius|fahrenheit|c|f)(?![a-z]))?)"),
          re.compile(r"(?:体温|发烧|发热|高烧|烧到|烧)\s*(?:到|达|是|有|为|:)?\s*(\d{2}(?:\.\d+)?)\s*(度|℃|°c)?"),
-         re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)")]
+         re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)"),
+         re.compile(r"(?:thermometer|reading|measured|temp\w*)\D{0,20}?(\d{2}\.\d)(?![0-9])()"),
+         re.compile(r"(?:温度计|体温计|量了|测了)\D{0,8}?(\d{2}(?:\.\d)?)()")]
 _SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
 _HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
 _BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")
+_PAIN = re.compile(r"(?:pain|severity|painscore|pain score|疼痛评分|疼痛)\D{0,20}?(\d{1,2})\s*(?:/|out of|分（满分)\s*10")
 _RR = re.compile(r"(?:respiratory rate|breathing rate|rr|呼吸频率|呼吸)\s*(?:of|is|was|at|:)?\s*(\d{1,2})\s*(?:/min|breaths|次)")
 
 
@@ -261,8 +299,8 @@ def vitals_in_text(text: str) -> dict[str, float]:
             out["temp"] = round(value, 1)
             break
     for name, rx, low, high in (("spo2", _SPO2, 50, 100), ("hr", _HR, 20, 250), ("sbp", _BP, 40, 280),
-                                ("rr", _RR, 4, 70)):
+                                ("rr", _RR, 4, 70), ("pain", _PAIN, 0, 10)):
         m = rx.search(text)
         if m and low <= float(m.group(1)) <= high:
-            out[name] = float(m.group(1))
+            out[name] = int(m.group(1)) if name == "pain" else float(m.group(1))
     return out

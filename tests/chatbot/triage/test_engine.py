@@ -1,0 +1,240 @@
+"""Complaint rules, negation, modifiers, contradictions, departments, note and the chat line, in
+both languages. Expected levels come from the guidance named in data/triage/*.yaml, not from
+running the engine."""
+
+import pytest
+
+from chatbot.triage import TriageEngine
+
+from .conftest import KeywordScreen, assess, codes
+
+
+@pytest.mark.parametrize("text,disposition", [
+    ("A 45-year-old man with crushing chest pain radiating to the left arm for 30 minutes, sweating", "emergency"),
+    ("男，56岁，胸口压榨样疼痛40分钟，伴大汗", "emergency"),
+    ("sudden weakness of the left arm and slurred speech", "emergency"),
+    ("突然说话不清，右侧手脚无力", "emergency"),
+    ("A 30-year-old woman with 3 days of burning on urination, no fever", "routine"),
+    ("尿频、尿急、尿痛两天", "routine"),
+    ("A 25-year-old with a runny nose and sore throat for 2 days", "self_care"),
+    ("感冒两天，流鼻涕，嗓子有点疼", "self_care"),
+    ("被狗咬伤了手", "urgent"),
+    ("bitten by a stray dog on the hand", "urgent"),
+])
+def test_presentations_in_both_languages(engine, text, disposition):
+    assert assess(engine, text).disposition == disposition
+
+
+@pytest.mark.parametrize("text,absent,present", [
+    ("no fever, runny nose for two days", "fever_unexplained", "common_cold"),
+    ("denies chest pain; mild cough", "chest_pain", "common_cold"),
+    ("no chest pain but short of breath at rest", "chest_pain", "breathing_difficulty"),
+    ("不发烧，流鼻涕两天", "fever_unexplained", "common_cold"),
+    ("无胸痛，咳嗽三天", "chest_pain", "common_cold"),
+    ("没有呕吐，拉肚子一天", None, "gastroenteritis_mild"),
+    ("Fever: none. Sneezing.", "fever_unexplained", "common_cold"),
+    ("denies fever, chills or night sweats; sneezing", "fever_unexplained", "common_cold"),
+])
+def test_negation(engine, text, absent, present):
+    found = codes(assess(engine, text, age=30))
+    if absent:
+        assert absent not in found
+    assert present in found
+
+
+def test_negation_does_not_swallow_later_clauses(engine):
+    # "不停" is not a negation, and a new clause ends the scope of "no"
+    assert "persistent_vomiting" in codes(assess(engine, "不停地呕吐，喝水就吐"))
+    assert "无明显诱因出现胸痛" and assess(engine, "无明显诱因出现胸痛").disposition == "emergency"
+    assert assess(engine, "No fever. Has crushing chest pain.").disposition == "emergency"
+
+
+COLD = "runny nose and sneezing for 2 days"
+
+
+@pytest.mark.parametrize("kwargs,code", [
+    ({"age": 70}, "older_adult"),
+    ({"age": 0.6}, "infant"),
+    ({"pregnant": True, "sex": "F", "age": 28}, "pregnancy"),
+    ({"comorbidities": ("on chemotherapy",), "age": 40}, "immunocompromised"),
+    ({"comorbidities": ("COPD",), "age": 40}, "high_risk_condition"),
+])
+def test_self_care_disqualifiers(engine, kwargs, code):
+    assert assess(engine, COLD, age=30).disposition == "self_care"
+    result = assess(engine, COLD, **kwargs)
+    assert result.disposition in ("routine", "urgent") and code in codes(result)
+
+
+def test_self_care_disqualifiers_in_text(engine):
+    assert assess(engine, "I'm 20 weeks pregnant and have a runny nose").disposition != "self_care"
+    assert assess(engine, "怀孕5个月，感冒流鼻涕").disposition != "self_care"
+    long = assess(engine, "runny nose and sneezing for 5 weeks", age=30)
+    assert long.disposition == "routine" and "long_duration:common_cold" in codes(long)
+    worse = assess(engine, "sore throat for 4 days and getting worse", age=30)
+    assert worse.disposition == "routine" and "worsening" in codes(worse)
+    assert assess(engine, "咳嗽一个多月了", age=30).disposition == "routine"
+
+
+def test_fever_for_more_than_three_days_is_urgent(engine):
+    result = assess(engine, "fever and aches for 5 days", age=30)
+    assert result.disposition == "urgent" and "fever_days" in codes(result)
+    assert assess(engine, "发烧五天了", age=30).disposition == "urgent"
+    # a duration in another sentence is not the fever's
+    assert assess(engine, "Mild fever since yesterday. Vaccinated 3 months ago.", age=30).disposition == "self_care"
+
+
+@pytest.mark.parametrize("text,kwargs", [
+    ("fever", {"age": 0.15}),
+    ("6-week-old baby with a fever", {}),
+    ("两个月大的宝宝发烧", {}),
+    ("baby feels hot", {"age": 0.1, "vitals": {"temp": 38.2}}),
+])
+def test_infant_fever_under_three_months_is_an_emergency(engine, text, kwargs):
+    result = assess(engine, text, **kwargs)
+    assert result.disposition == "emergency"
+    assert result.reasons[0].code in ("infant_fever", "infant_fever_under_3m")
+
+
+def test_age_modifiers(engine):
+    young = assess(engine, "fell and hit her head, no other symptoms", age=30)
+    old = assess(engine, "fell and hit her head, no other symptoms", age=80)
+    assert young.acuity == 3 and old.acuity == 2
+    assert any(r.code == "head_injury" and r.acuity == 2 for r in old.reasons)
+    assert "65" in next(r for r in old.reasons if r.code == "head_injury").text_en
+
+
+@pytest.mark.parametrize("kwargs,code", [
+    ({"text": "no fever, just tired", "vitals": {"temp": 39.5}}, "no_fever_but_temp"),
+    ({"text": "不发烧，有点累", "vitals": {"temp": 39.5}}, "no_fever_but_temp"),
+    ({"text": "runny nose", "pregnant": True, "sex": "M"}, "pregnant_male"),
+    ({"text": "feels unwell", "vitals": {"gcs": 15, "avpu": "U"}}, "gcs_avpu"),
+])
+def test_contradictions_are_flagged_and_lean_safer(engine, kwargs, code):
+    text = kwargs.pop("text")
+    result = assess(engine, text, **kwargs)
+    flagged = [r for r in result.reasons if r.kind == "contradiction"]
+    assert flagged and flagged[0].code == code
+    assert result.warnings and flagged[0].text(result.lang) in result.warnings
+    assert result.disposition != "self_care"
+    if code == "gcs_avpu":
+        assert result.acuity == 1  # the worse reading (AVPU U) decides
+    if code == "no_fever_but_temp":
+        assert "temp_39_1_or_more" in codes(result)
+
+
+def test_unrecognised_complaint_leans_safer_and_says_so(engine):
+    result = assess(engine, "something feels off with my blorp", age=30)
+    assert result.disposition == "routine"
+    assert result.reasons[0].kind == "uncertainty" and result.reasons[0].code == "complaint_unrecognised"
+
+
+def test_several_presentations_take_the_most_urgent(engine):
+    result = assess(engine, "runny nose and vomiting blood", age=30)
+    assert result.disposition == "emergency" and "several_presentations" in codes(result)
+
+
+def test_departments_are_bilingual_and_children_go_to_paediatrics(engine):
+    adult = assess(engine, "burning when urinating", age=30)
+    assert adult.department == {"key": "urology", "en": "Urology", "zh": "泌尿外科"}
+    child = assess(engine, "cough with fever and yellow phlegm", age=6)
+    assert child.department["key"] == "paediatrics" and child.department["zh"] == "儿科"
+    assert assess(engine, "crushing chest pain").department["zh"] == "急诊科"
+
+
+def test_red_flag_hits_become_reasons(engine):
+    screen = KeywordScreen({"blorp": "self_harm", "zap": "unlisted_category", "zonk": "airway"})
+    e = TriageEngine(screen=screen, prompts=engine.prompts)
+    result = assess(e, "my blorp and zap", age=30)
+    assert screen.calls == [("my blorp and zap", "en")]
+    assert [f["category"] for f in result.red_flags] == ["self_harm", "unlisted_category"]
+    flags = [r for r in result.reasons if r.kind == "red_flag"]
+    assert {r.code for r in flags} == {"test_self_harm", "test_unlisted_category"}
+    # modifiers.yaml: self_harm -> 2 (psychiatry); unlisted -> default 2; airway -> 1
+    assert all(r.acuity == 2 for r in flags) and result.disposition == "emergency"
+    assert result.department["key"] == "emergency"
+    assert assess(e, "zonk").acuity == 1
+
+
+def test_without_a_screen_the_result_says_so():
+    e = TriageEngine(screen=None)
+    result = e.assess(__import__("chatbot.triage", fromlist=["Intake"]).Intake("cough"), with_evidence=False)
+    assert any("red-flag screen is off" in w for w in result.warnings)
+
+
+def test_note_is_a_bilingual_template(engine):
+    en = assess(engine, "crushing chest pain", age=60, sex="M", vitals={"hr": 135})
+    assert en.note.startswith("TRIAGE NOTE") and "60 years, male" in en.note
+    assert "Heart rate 135/min" in en.note and "Emergency" in en.note and "[2]" in en.note
+    zh = assess(engine, "胸痛半小时", age=60, sex="M")
+    assert zh.lang == "zh" and zh.note.startswith("预检分诊记录") and "60 岁，男" in zh.note
+    assert "急诊科" in zh.note and "急诊预检分诊 2 级" in zh.note
+    forced = assess(engine, "胸痛半小时", lang="en")
+    assert forced.note.startswith("TRIAGE NOTE") and forced.reasons[0].text("en") in forced.note
+
+
+def test_to_json_contract(engine):
+    data = assess(engine, "crushing chest pain").to_json()
+    assert set(data) == {"acuity", "disposition", "department", "reasons", "red_flags", "evidence",
+                         "note", "lang", "warnings"}
+    assert set(data["reasons"][0]) == {"kind", "code", "acuity", "text", "value"}
+    assert set(data["department"]) == {"key", "en", "zh"}
+
+
+@pytest.mark.parametrize("text,lang,level", [
+    ("I've had a runny nose and sneezing for 2 days", "en", "self_care"),
+    ("My son has had a fever for 5 days", "en", "urgent"),
+    ("我这两天流鼻涕、打喷嚏", "zh", "self_care"),
+    ("我尿频尿痛两天了", "zh", "routine"),
+])
+def test_chat_disposition_for_own_symptoms(engine, text, lang, level):
+    found = engine.chat_disposition(text, lang)
+    assert found is not None and found["level"] == level
+    assert found["line"] == engine.prompts.text(lang, f"triage.line.{level}")
+    assert engine.disposition_line(text, lang) == found["line"]
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("What causes gout?", "en"),
+    ("How is high blood pressure treated?", "en"),
+    ("高血压怎么治疗？", "zh"),
+    ("I would like to know more about MedChat", "en"),
+])
+def test_no_chat_disposition_for_topic_questions(engine, text, lang):
+    assert engine.disposition_line(text, lang) is None
+
+
+def test_infant_self_care_only_for_baby_specific_complaints(engine):
+    # NHS: nappy rash and teething are treated at home; any other illness in a baby needs a clinician
+    assert assess(engine, "my baby has nappy rash").disposition == "self_care"
+    assert assess(engine, "宝宝出牙，有点烦").disposition == "self_care"
+    assert assess(engine, "my baby has a runny nose").disposition == "routine"
+    assert assess(engine, "my baby has nappy rash and a runny nose").disposition == "routine"
+
+
+def test_unexplained_alarm_words_block_self_care(engine):
+    # a wording no rule knows must not send the patient home when it touches a vital system
+    result = assess(engine, "sore throat and a weird numb feeling in my face", age=30)
+    assert result.disposition == "routine" and "alarm_word" in codes(result)
+    assert "numb" in next(r for r in result.reasons if r.code == "alarm_word").text_en
+    # ... but words explained by the matched self-care rule, negated or reassuring, do not
+    assert assess(engine, "流鼻血，按压五分钟后止住了", age=30).disposition == "self_care"
+    assert assess(engine, "手指划了个小口子，已经不出血了", age=30).disposition == "self_care"
+    assert assess(engine, "sticky red eye, vision is normal", age=30).disposition == "self_care"
+    assert assess(engine, "acne on his face and chest", age=17).disposition == "self_care"
+
+
+def test_a_written_or_measured_temperature_counts_as_fever(engine):
+    text = "headache, vomiting and a blotchy rash on his legs"
+    assert assess(engine, text, age=23).disposition != "emergency"
+    assert assess(engine, text + ", temperature of 39.8", age=23).disposition == "emergency"
+    assert assess(engine, text, age=23, vitals={"temp": 39.8}).disposition == "emergency"
+
+
+@pytest.mark.parametrize("text,disposition", [
+    ("A 30-year-old afebrile woman with dysuria for 2 days", "routine"),
+    ("65M with hemiparesis and aphasia for 1 hour", "emergency"),
+    ("A 40-year-old with rhinorrhea and sneezing, afebrile", "self_care"),
+    ("A 70-year-old, hypotensive and tachycardic, with melena", "emergency"),
+])
+def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
+    assert assess(engine, text).disposition == disposition
