@@ -42,6 +42,7 @@ class Route:
     kind: RouteKind
     section_hint: str | None = None
     tone: str | None = None
+    department: str | None = None  # care advice ("which department / 挂什么科"): dept.<key>
 
     @property
     def short(self) -> bool:
@@ -52,7 +53,7 @@ class Route:
 class RoutingConfig:
     route_min_score: float = 0.6
     tone_min_score: float = 0.5
-    section_hint: bool = False
+    section_hint: bool = True
 
     def __post_init__(self) -> None:
         for name in ("route_min_score", "tone_min_score"):
@@ -71,7 +72,8 @@ class Router:
         self.config = config or RoutingConfig()
         self.departments_file = departments_file
 
-    def decide(self, understanding: Understanding, *, emergency: bool = False) -> Route:
+    def decide(self, understanding: Understanding, *, emergency: bool = False, text: str = "",
+               lang: str = "en") -> Route:
         if emergency:
             return Route("emergency")
         emotion = understanding.emotion
@@ -82,7 +84,11 @@ class Router:
                 and intent.score >= self.config.route_min_score:
             return Route(SHORT_ROUTES[intent.label], tone=tone)
         hint = SECTION_HINTS.get(intent.label) if intent is not None and self.config.section_hint else None
-        return Route("answer", section_hint=hint, tone=tone)
+        # KUAKE-QIC files "挂什么科" under 就医建议 (care_advice), not administrative: such an
+        # answer gets the department line too, on top of the retrieved one.
+        dept = (self.department(text, lang) if intent is not None and intent.label == "care_advice"
+                and text else None)
+        return Route("answer", section_hint=hint, tone=tone, department=dept)
 
     def short_reply(self, route: Route, text: str, lang: str) -> str:
         if route.kind == "administrative":
@@ -102,6 +108,11 @@ class Router:
         return self.prompts.text(lang, f"tone.prompt.{route.tone}") if route.tone else ""
 
     def with_tone(self, answer: str, route: Route, lang: str) -> str:
+        """The answer with the tone's opening (and next steps) and, for care advice, the
+        department line."""
+        if route.department:
+            dept = self.prompts.text(lang, f"dept.{route.department}")
+            answer = f"{self.prompts.text(lang, 'route.department', department=dept)}\n\n{answer}"
         if not route.tone:
             return answer
         parts = [self.prompts.text(lang, f"tone.{route.tone}.opening"), answer]

@@ -161,7 +161,7 @@ class ConsultationService:
                   if understanding.intent else None)
         if screen.emergency:  # the screen, not the classifier, decides emergencies
             intent = {"label": "emergency", "score": 1.0}
-        route = self.router.decide(understanding, emergency=screen.emergency)
+        route = self.router.decide(understanding, emergency=screen.emergency, text=cleaned, lang=lang)
         emotion = ({"label": understanding.emotion.label, "score": understanding.emotion.score}
                    if understanding.emotion else None)
 

@@ -14,6 +14,7 @@ Inference is numpy only: ``logits = s * E @ Wd + Σ_j v_j Ws[j] + b``, then soft
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -137,8 +138,7 @@ class ClassifierModel:
         np.savez_compressed(tmp, **arrays)
         tmp.replace(out_dir / WEIGHTS_FILE)
         config = {"format_version": FORMAT_VERSION, "encoder": self.encoder, "dim": self.dim,
-                  "ngrams": {"hash_dim": self.ngrams.hash_dim, "cjk_max_n": self.ngrams.cjk_max_n,
-                             "word_max_n": self.ngrams.word_max_n},
+                  "ngrams": dataclasses.asdict(self.ngrams),
                   "heads": heads_cfg, **self.meta}
         (out_dir / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n",
                                            encoding="utf-8")

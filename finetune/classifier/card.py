@@ -43,6 +43,12 @@ def model_card(config: dict, metrics: dict) -> str:
         lines.append(f"| {kind} | {info['n_train']} | {info['n_held_back']} | {hb['accuracy']:.4f} | "
                      f"{hb['macro_f1']:.4f} | {hb['ece']:.4f} | {info['temperature']} | {info['threshold']} | "
                      f"{info['C']} | {info['dense_scale']} |")
+    refit = [k for k, info in heads.items() if info.get("refit_on_held_back")]
+    if refit:
+        lines += ["", f"Refitted after calibration: {', '.join(refit)} — once C, temperature and "
+                  "threshold were chosen, the head was trained again on train + held back (more "
+                  "data for the shipped weights). Its figures above are those of the model before "
+                  "the refit, which never saw the held-back part."]
     lines += ["", "Per source of the held-back part:", "", "| head | source | n | accuracy | macro-F1 |",
               "|---|---|---|---|---|"]
     for kind, info in heads.items():

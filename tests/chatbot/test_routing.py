@@ -85,6 +85,15 @@ def test_administrative_without_a_known_topic_points_to_general_medicine(built_i
     assert result.answer.startswith(PROMPTS.text("en", "route.department_unknown"))
 
 
+def test_care_advice_answer_also_names_the_department(built_index, tmp_path):
+    gen = FakeGenerator()
+    result = service_with(built_index, tmp_path, FixedClassifier("care_advice"), gen=gen).ask(
+        "胃疼应该挂什么科？")
+    assert len(gen.calls) == 1  # answered from the library, with the department line first
+    line = PROMPTS.text("zh", "route.department", department=PROMPTS.text("zh", "dept.gastroenterology"))
+    assert result.answer.startswith(line)
+
+
 def test_a_low_scored_short_route_is_answered_as_a_medical_question(built_index, tmp_path):
     gen = FakeGenerator()
     service = service_with(built_index, tmp_path, FixedClassifier("greeting", intent_score=0.4), gen=gen)
@@ -125,7 +134,8 @@ def test_section_hint_is_passed_only_when_enabled(built_index, tmp_path):
     service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=on,
                  router=Router(PROMPTS, RoutingConfig(section_hint=True))).ask("asthma inhaler")
     off = SpyRetriever(built_index)
-    service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=off).ask("asthma inhaler")
+    service_with(built_index, tmp_path, FixedClassifier("treatment"), retriever=off,
+                 router=Router(PROMPTS, RoutingConfig(section_hint=False))).ask("asthma inhaler")
     assert on.hints == ["treatment"] and off.hints == [None]
 
 
@@ -149,7 +159,8 @@ def test_router_decisions():
     u = lambda i, s, e="neutral", es=0.9: Understanding(Label(i, s), Label(e, es))  # noqa: E731
     assert router.decide(u("out_of_scope", 0.7)) == Route("out_of_scope")
     assert router.decide(u("out_of_scope", 0.5)).kind == "answer"
-    assert router.decide(u("treatment", 0.9, "sadness", 0.8)) == Route("answer", tone="sadness")
+    assert router.decide(u("treatment", 0.9, "sadness", 0.8)) == Route("answer", "treatment", "sadness")
+    assert router.decide(u("cost", 0.9)) == Route("answer")  # no MedQuAD section for cost
     assert router.decide(u("treatment", 0.9, "joy", 0.99)).tone is None
     assert router.decide(Understanding()) == Route("answer")
     assert router.decide(u("greeting", 0.99), emergency=True).kind == "emergency"
