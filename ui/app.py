@@ -28,7 +28,8 @@ CSS = """
 .mc-source.mc-cited strong {color: #0b5394;}
 .mc-source a, .mc-triage a {color: #0b5394; text-decoration: underline;}
 .mc-passage {display: block; margin-top: 4px; white-space: pre-wrap; font-size: 0.92rem; color: #1a1a1a;}
-.mc-collection {color: #3d3d3d;}
+.mc-collection, .mc-understood {color: #3d3d3d;}
+.mc-understood {font-size: 0.9rem; margin: 0 0 6px 0;}
 .mc-acuity {font-size: 1.3rem; font-weight: 700; padding: 10px 14px; border-radius: 6px;}
 .mc-disclaimer p {font-size: 0.9rem; color: #3d3d3d;}
 .dark .mc-passage, .dark .mc-collection, .dark .mc-disclaimer p {color: #e8e8e8;}

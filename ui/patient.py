@@ -69,8 +69,9 @@ def _final(services: Services, result: Any, history: list[dict], state: dict) ->
         banner = gr.update(value=render.banner_html(number, services.t), visible=True)
     else:
         banner = gr.update()  # a banner already shown stays until a new conversation
+    understood = render.understood_text(data.get("intent"), data.get("emotion"), lang, services.t)
     sources = render.sources_html(data.get("passages") or [], data.get("citations") or [], lang,
-                                  services.t, data.get("message_id") or "")
+                                  services.t, data.get("message_id") or "", understood)
     disposition = render.disposition_md(data.get("disposition"), lang, services.t, data.get("answer", ""))
     return history, sources, banner, disposition, state, ""
 

@@ -13,6 +13,8 @@ import html
 import re
 from typing import Any, Callable
 
+from chatbot.prompts import PromptError
+
 Translate = Callable[..., str]  # (lang, key, **values) -> text
 
 # CommonMark's backslash-escapable punctuation, minus & < > (those become HTML entities: a
@@ -39,12 +41,28 @@ def safe_url(url: str | None) -> str:
     return url if url and _SAFE_URL.match(url) else ""
 
 
+def understood_text(intent: dict | None, emotion: dict | None, lang: str, t: Translate) -> str:
+    """The classifier's reading of the message ("Understood as: treatment · worried"), or "" when
+    it gave nothing. Labels without a display text (a taxonomy newer than ui.yaml) are skipped."""
+    words = []
+    for kind, result in (("intent", intent), ("emotion", emotion)):
+        label = (result or {}).get("label")
+        if label and not (kind == "emotion" and label == "neutral"):
+            try:
+                words.append(t(lang, f"ui.{kind}.{label}"))
+            except PromptError:
+                continue
+    return f"{t(lang, 'ui.understood')}: {' · '.join(words)}" if words else ""
+
+
 def sources_html(passages: list[dict], citations: list[dict], lang: str, t: Translate,
-                 message_id: Any = "") -> str:
+                 message_id: Any = "", understood: str = "") -> str:
     """Numbered sources beside the answer: [n] title — source, a link to the guideline page when
     the passage has a web address, and the passage text folded away. Cited numbers are marked.
     ``data-message`` names the answer they belong to (the browser tests wait for it)."""
     head = f'<div class="mc-sources" data-message="{esc(message_id)}">'
+    if understood:
+        head += f'<p class="mc-understood">{esc(understood)}</p>'
     if not passages:
         return f'{head}<p>{esc(t(lang, "ui.chat.no_sources"))}</p></div>'
     cited = {c.get("n") for c in citations}

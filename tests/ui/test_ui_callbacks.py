@@ -248,3 +248,23 @@ def test_every_ui_string_exists_in_both_languages():
 
         fields = lambda text: {f for _, f, _, _ in string.Formatter().parse(text) if f}  # noqa: E731
         assert fields(prompts.messages("zh")[key]) == fields(prompts.messages("en")[key]), key
+
+
+def test_the_classifiers_reading_is_shown_with_the_sources_in_the_answers_language():
+    final = final_result(lang="zh", intent={"label": "treatment", "score": 0.9},
+                         emotion={"label": "fear", "score": 0.8})
+    sources = run_turn(make_services(chat=FakeChat(final=final)), "高血压怎么治疗？", lang="en")[-1][1]
+    assert '<p class="mc-understood">理解为: 治疗 · 担心</p>' in sources
+    calm = final_result(intent={"label": "cause", "score": 0.7}, emotion={"label": "neutral", "score": 0.9})
+    sources = run_turn(make_services(chat=FakeChat(final=calm)))[-1][1]
+    assert "Understood as: causes</p>" in sources  # a neutral tone is not worth a word
+    unknown = final_result(intent={"label": "brand_new_label", "score": 0.7}, emotion=None)
+    assert "mc-understood" not in run_turn(make_services(chat=FakeChat(final=unknown)))[-1][1]
+
+
+def test_every_classifier_label_has_a_display_text():
+    from chatbot.classifier.labels import EMOTIONS, INTENTS
+    from chatbot.prompts import PromptLibrary
+
+    messages = PromptLibrary().messages("en")
+    assert {f"ui.intent.{k}" for k in INTENTS} | {f"ui.emotion.{k}" for k in EMOTIONS} <= set(messages)
