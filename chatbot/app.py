@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from knowledge_base.embedders import make_embedder
 from knowledge_base.retriever import Retriever
 
-from .hooks import NoSafetyScreen, SafetyScreen
+from .admin import AdminService
+from .auth import NurseAuth
+from .hooks import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
 from .llm import make_generator
 from .llm.base import Generator
-from .hooks import Classifier, NoClassifier
+from .nurse import NurseDesk
 from .prompts import PromptLibrary
 from .routing import Router, RoutingConfig
 from .service import ConsultationService
@@ -77,3 +79,21 @@ def make_classifier(s: Settings) -> Classifier:
 
     return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
                              emotion_threshold=s.classifier.emotion_threshold)
+
+
+@dataclass
+class Staff:
+    """The staff side of the browser app: nurse login, triage console, operator panel."""
+
+    auth: NurseAuth
+    nurse: NurseDesk
+    admin: AdminService
+
+
+def build_staff(app: App) -> Staff:
+    """Wire the staff services on top of ``app`` (cheap: nothing loads here)."""
+    ui = app.settings.ui
+    auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
+                     password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60)
+    return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts, app.triage),
+                 admin=AdminService(app))

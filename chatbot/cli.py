@@ -258,16 +258,8 @@ def bench_kb(
 
 def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None):
     from .app import build_app
-    from .settings import load_settings
 
-    s = load_settings()
-    if backend:
-        s.llm.backend = backend
-    if model:
-        s.llm.model = model
-    if index is not None:
-        s.paths.index_dir = index
-    return build_app(s)
+    return build_app(_app_settings(backend, model, index))
 
 
 BackendOpt = typer.Option(None, "--backend", help="llamacpp | transformers | openai | fake (default: llm.backend).")
@@ -441,6 +433,72 @@ def bench_chat(
     typer.echo(f"written: {out}")
 
 
+@app.command()
+@cli_errors
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Listen address (default: ui.host, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default: ui.port, 7860)."),
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Start the browser app: 患者咨询 / patient chat, 护士分诊台 / nurse triage console (login:
+    ui.nurse_user + MEDCHAT_UI__NURSE_PASSWORD), 管理 / admin. Loads the models first, then
+    serves until Ctrl-C."""
+    from ui.app import serve as serve_ui
+
+    application_settings = _app_settings(backend, model, index)
+    host = host or application_settings.ui.host
+    port = port or application_settings.ui.port
+    typer.echo(f"MedChat on http://{host}:{port} (Ctrl-C stops it)", err=True)
+    serve_ui(application_settings, host, port)
+
+
+@app.command("hash-password")
+@cli_errors
+def hash_password_cmd(
+    password: str = typer.Option(..., "--password", prompt=True, hide_input=True,
+                                 confirmation_prompt=True, help="The nurse console password (prompted, hidden)."),
+) -> None:
+    """Print a salted PBKDF2 hash of a password for ui.nurse_password_hash in settings.yaml."""
+    from .auth import hash_password
+
+    typer.echo(hash_password(password))
+
+
+@bench_app.command("ui")
+@cli_errors
+def bench_ui(
+    sessions: int = typer.Option(20, "--sessions", min=1, help="Concurrent patient sessions."),
+    url: Optional[str] = typer.Option(None, "--url", help="A running `medchat serve` (default: start one on a free port)."),
+    out: Path = typer.Option(Path("data/bench/ui.json"), "--out", help="Where to write the JSON figures."),
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """N simultaneous browser-protocol sessions (gradio_client), each asking a bilingual pair of
+    questions: time to first token and to the full answer (p50/p95), errors, cross-talk checks.
+    Prints a summary and writes JSON."""
+    from ui.load import run_load
+
+    result = run_load(sessions=sessions, url=url, out=out,
+                      settings=None if url else _app_settings(backend, model, index), echo=typer.echo)
+    typer.echo(f"written: {out}")
+    if result["errors"] or result["cross_talk"]:
+        raise typer.Exit(1)
+
+
+def _app_settings(backend: Optional[str], model: Optional[str], index: Optional[Path]):
+    from .settings import load_settings
+
+    s = load_settings()
+    if backend:
+        s.llm.backend = backend
+    if model:
+        s.llm.model = model
+    if index is not None:
+        s.paths.index_dir = index
+    return s
 # -- triage (issue 4) ------------------------------------------------------------------------
 def _triage_engine(index: Optional[Path], with_evidence: bool):
     from .prompts import PromptLibrary
@@ -466,6 +524,8 @@ def _print_triage(result, prompts) -> None:
         typer.echo(f"  [{i}] {p['title']} — {p['source']} {p['url']}".rstrip())
     typer.echo("")
     typer.echo(result.note)
+
+
 # -- classifier (issue 5): classify, eval intent|emotion, train classifier ----------------------
 train_app = typer.Typer(help="Train MedChat's models (training code lives in finetune/).",
                         no_args_is_help=True)

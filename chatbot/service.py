@@ -229,7 +229,11 @@ class ConsultationService:
         elif _echoes_prompt(raw, messages[0].content):
             flags.append("prompt_echo")  # small base models recite their instructions
             raw = ""
-        final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned)
+        # chat.disclaimer_once: only the first answer of a conversation closes with the disclaimer
+        # (the browser app, whose footer carries a permanent short one).
+        first_answer = not any(m.role == "assistant" for m in history)
+        final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned,
+                                    disclaimer=first_answer or not self.chat.disclaimer_once)
         flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
         disposition = self._disposition(cleaned, lang)
         if disposition:

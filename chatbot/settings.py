@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
@@ -99,6 +99,10 @@ class ChatSettings(BaseModel):
     passage_tokens: int = Field(default=160, ge=32, le=2000, description=(
         "Each passage is cut to this many tokens in the prompt (whole passages stay in the "
         "sources list). ~160 tokens is one MedQuAD paragraph or ~250 Chinese characters."))
+    disclaimer_once: bool = Field(default=False, description=(
+        "Close only the first answer of a conversation with the disclaimer instead of every "
+        "answer. `medchat serve` turns it on: its footer shows a short disclaimer all the time, "
+        "and one repeated under every answer becomes noise that patients learn to skip."))
     history_turns: int = Field(default=6, ge=0, description="Earlier exchanges considered for the prompt (then budgeted).")
     max_input_chars: int = Field(default=4000, ge=100, description=(
         "Longer messages are refused with a clear message: a pasted record of 100k characters "
@@ -116,6 +120,32 @@ class ChatSettings(BaseModel):
         "on its own. Partial overlap did not separate answerable from unanswerable questions "
         "(short off-topic questions share words by chance), so only full overlap rescues."))
 
+
+class UISettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(default="127.0.0.1", description=(
+        "Address `medchat serve` listens on. 127.0.0.1 keeps it local; 0.0.0.0 exposes it (put "
+        "it behind TLS first: the nurse login travels in clear otherwise)."))
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of `medchat serve` (Gradio's usual 7860).")
+    nurse_user: str = Field(default="nurse", min_length=1, description="User name of the nurse triage console.")
+    nurse_password: SecretStr = Field(default=SecretStr(""), description=(
+        "Nurse console password in clear; set it only through the MEDCHAT_UI__NURSE_PASSWORD "
+        "variable, never in settings.yaml. There is no default: with neither this nor "
+        "nurse_password_hash set, the console stays closed and says how to configure it."))
+    nurse_password_hash: str = Field(default="", description=(
+        "Alternative to nurse_password: a pbkdf2_sha256$iterations$salt$hash string printed by "
+        "`medchat hash-password` (safe to keep in settings.yaml)."))
+    session_timeout_min: float = Field(default=30.0, gt=0, description=(
+        "A nurse login expires after this many minutes without console activity."))
+    concurrency_limit: int = Field(default=2, ge=1, description=(
+        "Chat answers computed at once (Gradio queue workers). The CPU model generates one answer "
+        "at a time (llama.cpp is serialised), so more workers only move the wait from Gradio's "
+        "visible queue (the patient sees the position) into the model lock, where it eats the "
+        "llm.timeout_s budget: with 4 workers on a busy 2-core machine 24 of 40 answers ran out "
+        "of time waiting (docs/UI.md). 2 lets the next answer's retrieval overlap the current "
+        "generation. Raise it for a server backend that batches (openai: vLLM, TGI)."))
+    max_queue: int = Field(default=100, ge=1, description=(
+        "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
 
 class TriageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -217,6 +247,7 @@ class Settings(BaseSettings):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    ui: UISettings = Field(default_factory=UISettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -282,6 +313,7 @@ def reference_markdown() -> str:
     table("triage", "MEDCHAT_TRIAGE", model_rows(TriageSettings))
     table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
     table("classifier", "MEDCHAT_CLASSIFIER", model_rows(ClassifierSettings))
+    table("ui", "MEDCHAT_UI", model_rows(UISettings))
     return "\n".join(lines)
 
 

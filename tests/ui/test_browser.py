@@ -1,0 +1,257 @@
+"""End-to-end tests of the browser app in headless Chromium (Debian's `chromium` through its
+`chromedriver`, driven by Selenium) against `medchat serve` started by the test on localhost.
+
+- ``fake_server``: the real app (FAISS/BM25 index of the test corpus, SQLite, triage engine,
+  red-flag screen) with a slowed-down fake generator, so streaming is visible and fast.
+- ``real_server``: the embedded defaults (the default index and the packaged Gemma-3-270M through
+  llama.cpp), one Chinese and one English question.
+
+The tests also write the README's screenshots to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.ui import browser as B
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not B.browser_available(),
+                                 reason="needs Debian chromium + chromium-driver (.ci/run installs them)")]
+
+PASSWORD = "correct horse battery"
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+def _settings(tmp, index=None, backend="fake"):
+    from chatbot.settings import load_settings
+
+    s = load_settings()
+    s.paths.database = tmp / "chat.sqlite"
+    if index is not None:
+        s.paths.index_dir, s.kb.embedder = index, "hash"
+        s.classifier.enabled = False  # the toy-corpus app tests the page, not the classifier
+        # hash-embedder cosines mean nothing: the evidence gate stays open for the toy corpus
+        s.chat.min_dense_evidence_en = s.chat.min_dense_evidence_zh = 0.0
+    s.llm.backend = backend
+    return s
+
+
+@pytest.fixture(scope="module")
+def fake_server(tmp_path_factory):
+    import os
+
+    from chatbot.llm.fake import FakeGenerator
+    from knowledge_base.builder import build_index
+    from knowledge_base.embedders import HashEmbedder
+    from tests.conftest import EN_DOCS, ZH_DOCS, write_jsonl
+
+    tmp = tmp_path_factory.mktemp("ui")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    write_jsonl(corpus / "en.jsonl", [dict(d, source="Test/EN", url=f"https://example.org/{d['id']}")
+                                      for d in EN_DOCS])
+    write_jsonl(corpus / "zh.jsonl", [dict(d, source="Test/ZH") for d in ZH_DOCS])
+    build_index([corpus], tmp / "index", HashEmbedder(64), progress=False)
+    old = os.environ.get("MEDCHAT_UI__NURSE_PASSWORD")
+    os.environ["MEDCHAT_UI__NURSE_PASSWORD"] = PASSWORD
+    try:
+        settings = _settings(tmp, tmp / "index")
+    finally:
+        if old is None:
+            del os.environ["MEDCHAT_UI__NURSE_PASSWORD"]
+        else:
+            os.environ["MEDCHAT_UI__NURSE_PASSWORD"] = old
+    # 4 characters every 40 ms: an answer streams over a second or two
+    demo, url = B.start_server(settings, generator=FakeGenerator(delay_s=0.04))
+    yield url, settings.paths.database
+    demo.close()
+
+
+@pytest.fixture
+def driver():
+    d = B.start_chromium()
+    yield d
+    B.stop_chromium(d)
+
+
+def test_patient_chat_streams_answers_with_sources_and_takes_feedback(fake_server, driver):
+    url, database = fake_server
+    B.open_app(driver, url)
+    driver.execute_script(B.WATCH_STREAM_JS)
+    B.ask(driver, "How is asthma treated with an inhaler?")
+    first, answer = B.wait_answer(driver, "", 60)
+    assert answer.startswith("Asthma is treated with inhaled corticosteroids") and "[1]" in answer
+    streamed = driver.execute_script("return window.__mcTexts")
+    assert len([t for t in streamed if t.strip() not in ("", "…")]) >= 3, streamed  # grew piece by piece
+    sources = B.sources_text(driver)
+    assert "[1] Asthma — Test/EN" in sources
+    link = driver.find_element("css selector", "#mc-sources a")
+    assert link.get_attribute("href") == "https://example.org/asthma" and link.get_attribute("target") == "_blank"
+
+    B.ask(driver, "慢性胃炎怎么治疗？")
+    second, answer = B.wait_answer(driver, first, 60)
+    assert "[" in B.sources_text(driver) and "来源" in B.sources_text(driver)  # the answer's language
+
+    driver.find_element("css selector", "#mc-fb-comment textarea").send_keys("清楚 <b>ok</b>")
+    B.click(driver, "#mc-fb-down")
+    B.wait_for(lambda: "谢谢" in driver.find_element("css selector", "#mc-fb-status").text, 20, "feedback saved")
+    row = sqlite3.connect(database).execute(
+        "SELECT rating, comment, message_id FROM feedback ORDER BY id DESC LIMIT 1").fetchone()
+    assert row == (-1, "清楚 <b>ok</b>", int(second))
+    B.screenshot(driver, "patient")
+
+    B.click(driver, "#mc-new")
+    B.wait_for(lambda: not B.bot_texts(driver), 20, "a new, empty conversation")
+
+
+def test_xss_payload_stays_text(fake_server, driver):
+    url, _ = fake_server
+    B.open_app(driver, url)
+    B.ask(driver, f"What causes gout? {XSS}")
+    B.wait_answer(driver, "", 60)
+    user = driver.find_element("css selector", '#mc-chat [data-testid="user"]').text
+    assert XSS in user  # shown literally
+    assert driver.execute_script("return window.__xss") is None  # the handler never ran
+    assert not driver.find_elements("css selector", '#mc-chat img[src="x"]')
+
+
+def test_red_flag_message_shows_the_banner_and_no_generated_answer(fake_server, driver):
+    url, database = fake_server
+    B.open_app(driver, url)
+    B.ask(driver, "I have crushing chest pain spreading to my left arm and I can't breathe")
+    B.wait_answer(driver, "", 60)
+    banner = B.wait_for(lambda: driver.find_element("css selector", "#mc-banner .mc-banner"), 20, "the banner")
+    assert "EMERGENCY" in banner.text and "紧急情况" in banner.text and "120" in banner.text
+    assert banner.value_of_css_property("background-color") == "rgba(176, 0, 32, 1)"
+    assert "[1]" not in B.sources_text(driver)
+    B.screenshot(driver, "patient_emergency")
+    flags = sqlite3.connect(database).execute(
+        "SELECT meta FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert '"emergency"' in flags and '"backend": "none"' in flags  # no model call
+
+
+def test_language_switch_and_keyboard_and_labels(fake_server, driver):
+    url, _ = fake_server
+    B.open_app(driver, url)
+    tabs = lambda: [b.text.strip() for b in driver.find_elements("css selector", "button[role='tab']")]  # noqa: E731
+    assert tabs() == ["患者咨询", "护士分诊台", "管理"]
+    for label in driver.find_elements("css selector", "#mc-lang label"):
+        if label.text.strip() == "English":
+            label.click()
+    B.wait_for(lambda: tabs() == ["Patient chat", "Nurse triage", "Admin"], 20, "English labels")
+    assert "Your question" in driver.find_element("css selector", "#mc-input").text
+    # every visible text input has a label a screen reader announces
+    unlabelled = driver.execute_script("""
+        return [...document.querySelectorAll('input:not([type=hidden]), textarea')]
+          .filter(e => e.offsetParent !== null)
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                       && !e.closest('label'))
+          .map(e => e.outerHTML.slice(0, 80));""")
+    assert unlabelled == []
+
+
+def test_nurse_console_login_triage_save_and_history(fake_server, driver):
+    url, database = fake_server
+    B.open_app(driver, url)
+    B.open_tab(driver, "护士分诊台")
+    user = driver.find_element("css selector", "#mc-user input, #mc-user textarea")
+    user.send_keys("nurse")
+    password = driver.find_element("css selector", "#mc-password input")
+    password.send_keys("wrong password")
+    B.click(driver, "#mc-login")
+    B.wait_for(lambda: "用户名或密码错误" in driver.find_element("css selector", "#mc-login-msg").text, 20,
+               "the refusal")
+    assert not [e for e in driver.find_elements("css selector", "#mc-complaint") if e.is_displayed()]
+    password.clear()
+    password.send_keys(PASSWORD)
+    B.click(driver, "#mc-login")
+    complaint = B.wait_for(lambda: (e := driver.find_element("css selector", "#mc-complaint textarea")).is_displayed() and e,
+                           20, "the console")
+    complaint.send_keys("胸痛 2 小时，出冷汗")
+    for key, value in (("age", "62"), ("hr", "118"), ("sbp", "88"), ("spo2", "91"), ("temp", "36.8")):
+        field = B.wait_for(lambda k=key: driver.find_element("css selector", f"#mc-{k} textarea, #mc-{k} input"), 20, key)
+        field.clear()
+        field.send_keys(value)
+    B.click(driver, "#mc-assess")
+    card = B.wait_for(lambda: driver.find_element("css selector", "#mc-triage-card .mc-triage"), 30, "the card")
+    acuity = int(card.get_attribute("data-acuity"))
+    assert acuity <= 2  # hypotension + chest pain: never a routine case
+    assert "急诊" in card.text and card.find_elements("css selector", ".mc-reasons li")
+    note = driver.find_element("css selector", "#mc-note textarea")
+    assert note.get_attribute("value").strip()
+    note.send_keys(" 已通知医生。")
+    B.click(driver, "#mc-save")
+    B.wait_for(lambda: "已保存" in driver.find_element("css selector", "#mc-nurse-status").text, 20, "saved")
+    intake, saved_note = sqlite3.connect(database).execute(
+        "SELECT intake, note FROM triage ORDER BY id DESC LIMIT 1").fetchone()
+    assert "胸痛" in intake and '"spo2": 91' in intake and saved_note.endswith("已通知医生。")
+    B.wait_for(lambda: "胸痛" in driver.find_element("css selector", "#mc-history").text, 20, "the history row")
+    B.screenshot(driver, "nurse")
+
+    B.open_tab(driver, "管理")
+    B.click(driver, "#mc-admin-refresh")
+    status = B.wait_for(lambda: (t := driver.find_element("css selector", "#mc-kb-status").text) and "hash" in t and t,
+                        20, "the admin status")
+    assert "fake" in status
+    B.screenshot(driver, "admin")
+
+
+def test_invalid_vitals_are_explained(fake_server, driver):
+    url, _ = fake_server
+    B.open_app(driver, url)
+    B.open_tab(driver, "护士分诊台")
+    driver.find_element("css selector", "#mc-user textarea, #mc-user input").send_keys("nurse")
+    driver.find_element("css selector", "#mc-password input").send_keys(PASSWORD)
+    B.click(driver, "#mc-login")
+    complaint = B.wait_for(lambda: (e := driver.find_element("css selector", "#mc-complaint textarea")).is_displayed() and e,
+                           20, "the console")
+    complaint.send_keys("fever")
+    B.wait_for(lambda: driver.find_element("css selector", "#mc-spo2 textarea, #mc-spo2 input"), 20, "spo2").send_keys("140")
+    B.click(driver, "#mc-assess")
+    status = B.wait_for(lambda: driver.find_element("css selector", "#mc-nurse-status").text, 20, "the message")
+    assert "140" in status and "spo2" in status.lower()
+
+
+def test_phone_sized_viewport(fake_server):
+    url, _ = fake_server
+    driver = B.start_chromium(390, 844)
+    try:
+        B.open_app(driver, url)
+        B.ask(driver, "What causes gout?")
+        B.wait_answer(driver, "", 60)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth")
+        assert overflow <= 390 + 1  # no sideways scrolling
+        B.screenshot(driver, "patient_phone")
+    finally:
+        B.stop_chromium(driver)
+
+
+@pytest.fixture(scope="module")
+def real_server(tmp_path_factory):
+    from chatbot.settings import load_settings
+
+    defaults = load_settings()
+    if not (defaults.paths.index_dir / "current").exists():
+        pytest.fail(f"no default index at {defaults.paths.index_dir}: run `medchat setup` first")
+    tmp = tmp_path_factory.mktemp("ui-real")
+    settings = _settings(tmp, backend=defaults.llm.backend)
+    demo, url = B.start_server(settings)
+    yield url
+    demo.close()
+
+
+def test_real_default_model_answers_chinese_and_english_with_sources(real_server, driver):
+    B.open_app(driver, real_server)
+    driver.execute_script(B.WATCH_STREAM_JS)
+    B.ask(driver, "高血压怎么治疗？")
+    first, answer = B.wait_answer(driver, "", 150)
+    assert answer.strip() and "[1]" in B.sources_text(driver) and "来源" in B.sources_text(driver)
+    B.ask(driver, "What are the symptoms of glaucoma?")
+    _, answer = B.wait_answer(driver, first, 150)
+    assert "Sources" in B.sources_text(driver) and "glaucoma" in B.sources_text(driver).lower()
+    texts = driver.execute_script("return window.__mcTexts")
+    # tokens reached the page before the final answer (more than placeholder -> final per turn)
+    assert len(texts) > 4, texts

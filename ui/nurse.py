@@ -1,0 +1,218 @@
+"""护士分诊台 / Nurse triage console: login, intake form, result card, editable note, saved
+records with search and CSV export. Every console action re-checks the login (sessions expire
+after ``ui.session_timeout_min`` idle minutes)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from chatbot.errors import MedChatError
+
+from . import render
+from .i18n import Registry
+from .services import Services
+
+FORM_FIELDS = ("complaint", "age", "sex", "pregnant", "hr", "sbp", "rr", "spo2", "temp", "gcs",
+               "avpu", "pain", "onset", "comorbidities")
+VITAL_KEYS = ("hr", "sbp", "rr", "spo2", "temp", "gcs", "pain")
+HISTORY_LIMIT = 50
+
+
+@dataclass
+class NurseHandles:
+    """Components app.py wires to the login shared with the admin tab."""
+
+    login_group: Any
+    console_group: Any
+    login_msg: Any
+    user_box: Any
+    password_box: Any
+    login_btn: Any
+    logout_btn: Any
+    who: Any
+    table: Any
+    wire: Any  # wire(admin_views): the console events, once the admin tab exists
+
+
+def staff_view(logged_in: bool, message: str = "") -> tuple:
+    """(login group, console group, admin login hint, admin panel, login message)."""
+    return (gr.update(visible=not logged_in), gr.update(visible=logged_in),
+            gr.update(visible=not logged_in), gr.update(visible=logged_in), message)
+
+
+def login(services: Services, user: str, password: str, lang: str) -> tuple:
+    """(token, *staff_view, password box, who, history table)."""
+    token = services.auth.login(user or "", password or "")
+    if token is None:
+        time.sleep(0.5)  # blunts scripted guessing on top of PBKDF2's cost
+        return (None, *staff_view(False, services.t(lang, "ui.nurse.login_failed")), "",
+                gr.update(), gr.update())
+    who = services.t(lang, "ui.nurse.logged_in", user=services.auth.check(token))
+    rows = render.triage_rows(services.nurse.history("", HISTORY_LIMIT), lang)
+    return (token, *staff_view(True), "", who, rows)
+
+
+def logout(services: Services, token: str | None, lang: str) -> tuple:
+    services.auth.logout(token)
+    return (None, *staff_view(False), "", "", [])
+
+
+def _expired(services: Services, lang: str, n_outputs: int) -> tuple:
+    return (None, *staff_view(False, services.t(lang, "ui.nurse.expired")),
+            *([gr.update()] * n_outputs))
+
+
+def assess(services: Services, token: str | None, lang: str, *values: Any) -> tuple:
+    """(token, *staff_view, result card, note, assessment state, status)."""
+    if services.auth.check(token) is None:
+        return _expired(services, lang, 4)
+    form = dict(zip(FORM_FIELDS, values, strict=True))
+    try:
+        intake, result = services.nurse.assess(form, lang)
+    except MedChatError as exc:
+        return (token, *staff_view(True), gr.update(), gr.update(), None,
+                f"⚠ {services.nurse.explain(exc, lang)}")
+    card = render.triage_card_html(result, lang, services.t)
+    return (token, *staff_view(True), card, result.get("note", ""),
+            {"intake": intake, "result": result}, "")
+
+
+def save(services: Services, token: str | None, lang: str, note: str, assessment: dict | None,
+         search: str) -> tuple:
+    """(token, *staff_view, status, history table)."""
+    user = services.auth.check(token)
+    if user is None:
+        return _expired(services, lang, 2)
+    if not assessment:
+        return (token, *staff_view(True), services.t(lang, "ui.nurse.nothing_to_save"), gr.update())
+    try:
+        record = services.nurse.save(user, assessment["intake"], assessment["result"], note or "")
+    except MedChatError as exc:
+        raise gr.Error(services.t(lang, "ui.error.generic", message=str(exc))) from exc
+    rows = render.triage_rows(services.nurse.history(search or "", HISTORY_LIMIT), lang)
+    return (token, *staff_view(True), services.t(lang, "ui.nurse.saved", id=record), rows)
+
+
+def search_history(services: Services, token: str | None, lang: str, search: str) -> tuple:
+    """(token, *staff_view, history table)."""
+    if services.auth.check(token) is None:
+        return _expired(services, lang, 1)
+    return (token, *staff_view(True),
+            render.triage_rows(services.nurse.history(search or "", HISTORY_LIMIT), lang))
+
+
+def export_csv(services: Services, token: str | None, lang: str, search: str) -> tuple:
+    """(token, *staff_view, file). The CSV carries a UTF-8 BOM so spreadsheet programs read
+    Chinese correctly."""
+    if services.auth.check(token) is None:
+        return _expired(services, lang, 1)
+    folder = Path(tempfile.mkdtemp(prefix="medchat-triage-"))
+    path = folder / f"triage-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    path.write_text(services.nurse.export_csv(search or ""), encoding="utf-8-sig")
+    return (token, *staff_view(True), gr.update(value=str(path), visible=True))
+
+
+def _sex_choices(t, lang: str) -> list[tuple[str, str]]:
+    return [(t(lang, "ui.nurse.sex_unknown"), ""), (t(lang, "ui.nurse.sex_f"), "F"),
+            (t(lang, "ui.nurse.sex_m"), "M")]
+
+
+def _avpu_choices(t, lang: str) -> list[tuple[str, str]]:
+    return [(t(lang, "ui.nurse.avpu_none"), ""), ("A", "A"), ("V", "V"), ("P", "P"), ("U", "U")]
+
+
+def _history_headers(t, lang: str) -> list[str]:
+    return [t(lang, f"ui.nurse.col.{c}") for c in render.TRIAGE_COLUMNS]
+
+
+def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, lang: str,
+                    token: gr.State) -> NurseHandles:
+    t = services.t
+    both = " / ".join(t(lg, "ui.nurse.not_configured") for lg in ("zh", "en"))
+    gr.Markdown(render.md_text(both), visible=not services.auth.configured, elem_id="mc-not-configured")
+    with gr.Group(visible=services.auth.configured) as login_group:
+        user_box = gr.Textbox(label=t(lang, "ui.nurse.user"), elem_id="mc-user")
+        password_box = gr.Textbox(label=t(lang, "ui.nurse.password"), type="password",
+                                  elem_id="mc-password")
+        login_btn = gr.Button(t(lang, "ui.nurse.login"), variant="primary", elem_id="mc-login")
+    login_msg = gr.Markdown("", elem_id="mc-login-msg")
+    assessment = gr.State(None)
+    with gr.Column(visible=False) as console_group:
+        with gr.Row():
+            who = gr.Markdown("", elem_id="mc-who")
+            logout_btn = gr.Button(t(lang, "ui.nurse.logout"), size="sm", elem_id="mc-logout")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                intake_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.intake'))}")
+                fields: dict[str, Any] = {
+                    "complaint": gr.Textbox(label=t(lang, "ui.nurse.complaint"), lines=2, elem_id="mc-complaint"),
+                    "age": gr.Textbox(label=t(lang, "ui.nurse.age"), max_lines=1, elem_id="mc-age"),
+                    "sex": gr.Radio(_sex_choices(t, lang), value="", label=t(lang, "ui.nurse.sex"), elem_id="mc-sex"),
+                    "pregnant": gr.Checkbox(label=t(lang, "ui.nurse.pregnant"), elem_id="mc-pregnant"),
+                }
+                vitals_md = gr.Markdown(f"#### {render.md_text(t(lang, 'ui.nurse.vitals'))}")
+                with gr.Row():
+                    for key in VITAL_KEYS:
+                        # Text, not gr.Number: an untouched Number submits 0, and RR 0 or
+                        # GCS 0 is a different patient from "not measured". The engine parses
+                        # and range-checks the text (InvalidIntake names the field).
+                        fields[key] = gr.Textbox(label=t(lang, f"ui.nurse.{key}"), max_lines=1,
+                                                 min_width=140, elem_id=f"mc-{key}")
+                fields["avpu"] = gr.Dropdown(_avpu_choices(t, lang), value="", label=t(lang, "ui.nurse.avpu"),
+                                             elem_id="mc-avpu")
+                fields["onset"] = gr.Textbox(label=t(lang, "ui.nurse.onset"), elem_id="mc-onset")
+                fields["comorbidities"] = gr.Textbox(label=t(lang, "ui.nurse.comorbidities"),
+                                                     elem_id="mc-comorbidities")
+                assess_btn = gr.Button(t(lang, "ui.nurse.assess"), variant="primary", elem_id="mc-assess")
+            with gr.Column(scale=1, min_width=300):
+                result_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.result'))}")
+                card = gr.HTML("", elem_id="mc-triage-card")
+                note = gr.Textbox(label=t(lang, "ui.nurse.note"), lines=6, elem_id="mc-note")
+                save_btn = gr.Button(t(lang, "ui.nurse.save"), variant="primary", elem_id="mc-save")
+                status = gr.Markdown("", elem_id="mc-nurse-status")
+        history_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.history'))}")
+        with gr.Row():
+            search = gr.Textbox(label=t(lang, "ui.nurse.search"), scale=3, elem_id="mc-search")
+            refresh_btn = gr.Button(t(lang, "ui.nurse.refresh"), scale=1, elem_id="mc-refresh")
+            export_btn = gr.Button(t(lang, "ui.nurse.export"), scale=1, elem_id="mc-export")
+        table = gr.Dataframe(headers=_history_headers(t, lang), value=[], interactive=False,
+                             wrap=True, elem_id="mc-history")
+        export_file = gr.File(visible=False, label="CSV", elem_id="mc-export-file")
+
+    def wire(admin_views: tuple[Any, Any]) -> None:
+        views = [token, login_group, console_group, *admin_views, login_msg]
+        inputs = [fields[k] for k in FORM_FIELDS]
+        assess_btn.click(partial(assess, services), [token, lang_box, *inputs],
+                         [*views, card, note, assessment, status], concurrency_id="staff")
+        save_btn.click(partial(save, services), [token, lang_box, note, assessment, search],
+                       [*views, status, table], queue=False)
+        for trigger in (refresh_btn.click, search.submit):
+            trigger(partial(search_history, services), [token, lang_box, search], [*views, table],
+                    queue=False)
+        export_btn.click(partial(export_csv, services), [token, lang_box, search],
+                         [*views, export_file], queue=False)
+
+    for key, comp in (("user", user_box), ("password", password_box)):
+        registry.add(comp, lambda lg, k=key: gr.update(label=t(lg, f"ui.nurse.{k}")))
+    for key, comp in (("login", login_btn), ("logout", logout_btn), ("assess", assess_btn),
+                      ("save", save_btn), ("refresh", refresh_btn), ("export", export_btn)):
+        registry.add(comp, lambda lg, k=key: gr.update(value=t(lg, f"ui.nurse.{k}")))
+    for key, comp, level in (("intake", intake_md, "###"), ("vitals", vitals_md, "####"),
+                             ("result", result_md, "###"), ("history", history_md, "###")):
+        registry.add(comp, lambda lg, k=key, h=level: gr.update(value=f"{h} {render.md_text(t(lg, f'ui.nurse.{k}'))}"))
+    for key in ("complaint", "age", "pregnant", *VITAL_KEYS, "onset", "comorbidities"):
+        registry.add(fields[key], lambda lg, k=key: gr.update(label=t(lg, f"ui.nurse.{k}")))
+    registry.add(fields["sex"], lambda lg: gr.update(label=t(lg, "ui.nurse.sex"), choices=_sex_choices(t, lg)))
+    registry.add(fields["avpu"], lambda lg: gr.update(label=t(lg, "ui.nurse.avpu"), choices=_avpu_choices(t, lg)))
+    registry.add(note, lambda lg: gr.update(label=t(lg, "ui.nurse.note")))
+    registry.add(search, lambda lg: gr.update(label=t(lg, "ui.nurse.search")))
+    registry.add(table, lambda lg: gr.update(headers=_history_headers(t, lg)))
+    return NurseHandles(login_group, console_group, login_msg, user_box, password_box, login_btn,
+                        logout_btn, who, table, wire)

@@ -1,0 +1,90 @@
+"""The services the browser app calls, as small protocols, and the bundle the tabs receive.
+``from_app`` adapts the wired application (``chatbot.app.build_app`` + ``build_staff``); the
+unit tests pass fakes. Nothing here decides anything medical."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+from chatbot.prompts import PromptLibrary
+
+
+class ChatBackend(Protocol):
+    def reply(self, session_id: str | None, text: str) -> Iterator[Any]:
+        """ReplyEvents (``kind`` meta | sources | token | final, ``data``) as in chatbot.service."""
+
+    def feedback(self, message_id: int, rating: int, comment: str) -> int: ...
+
+
+class NurseBackend(Protocol):
+    def assess(self, form: dict[str, Any], lang: str) -> tuple[dict, dict]: ...
+
+    def save(self, nurse: str, intake: dict, result: dict, note: str) -> int: ...
+
+    def history(self, search: str = "", limit: int = 50) -> list[dict]: ...
+
+    def export_csv(self, search: str = "") -> str: ...
+
+    def explain(self, exc: Exception, lang: str) -> str: ...
+
+
+class AdminBackend(Protocol):
+    def kb_status(self) -> dict: ...
+
+    def model_status(self) -> dict: ...
+
+    def recent_feedback(self, limit: int = 20) -> list[dict]: ...
+
+    def start_rebuild(self, full: bool = False) -> bool: ...
+
+    def progress(self) -> Any:
+        """An object with ``to_json()`` -> {state, stage, done, total, seconds, message, ...}."""
+
+
+class AuthBackend(Protocol):
+    configured: bool
+
+    def login(self, user: str, password: str) -> str | None: ...
+
+    def check(self, token: str | None) -> str | None: ...
+
+    def logout(self, token: str | None) -> None: ...
+
+
+@dataclass
+class Services:
+    chat: ChatBackend
+    nurse: NurseBackend
+    admin: AdminBackend
+    auth: AuthBackend
+    prompts: PromptLibrary
+    emergency_number: str = "120"
+    concurrency_limit: int = 2
+    max_queue: int = 100
+
+    def t(self, lang: str, key: str, **values: Any) -> str:
+        return self.prompts.text(lang, key, **values)
+
+
+class _Chat:
+    """ConsultationService + the store's feedback, as one ChatBackend."""
+
+    def __init__(self, app: Any) -> None:
+        self._service, self._store = app.service, app.store
+
+    def reply(self, session_id: str | None, text: str) -> Iterator[Any]:
+        return self._service.reply(session_id, text)
+
+    def feedback(self, message_id: int, rating: int, comment: str) -> int:
+        return self._store.add_feedback(message_id, rating, comment)
+
+
+def from_app(app: Any) -> Services:
+    from chatbot.app import build_staff
+
+    staff = build_staff(app)
+    ui = app.settings.ui
+    return Services(chat=_Chat(app), nurse=staff.nurse, admin=staff.admin, auth=staff.auth,
+                    prompts=app.prompts, emergency_number=app.settings.safety.number(),
+                    concurrency_limit=ui.concurrency_limit, max_queue=ui.max_queue)
