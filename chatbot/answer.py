@@ -462,6 +462,26 @@ def supported_share(text: str, passages_by_n: dict[int, str], lang: str) -> floa
     return supported / judged if judged else 0.0
 
 
+def remove_unsupported_sentences(text: str, passages: Sequence[Passage | str], lang: str) -> tuple[str, int]:
+    """Drop every sentence judged unsupported by the passages it cites (the ``supported_share``
+    rule): a small model that runs on past its cited sentence, or cites an unrelated passage,
+    must not reach the patient with a marker that lends it authority. Returns (text, sentences
+    removed). Sentences too short to judge stay; validation then decides on what is left."""
+    passages_by_n = {n: (p.text if isinstance(p, Passage) else p) for n, p in enumerate(passages, 1)}
+    all_cited = find_citations(text)
+    passage_tokens = {n: _content_tokens(t) for n, t in passages_by_n.items()}
+    passage_lang = {n: detect_lang(t) for n, t in passages_by_n.items()}
+    drop = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        cited = find_citations(sentence) or all_cited
+        if _sentence_supported(sentence, cited, passages_by_n, lang, passage_tokens, passage_lang) is False:
+            drop.append((start, end))
+    if not drop:
+        return text, 0
+    return _tidy(_drop_spans(text, drop)), len(drop)
+
+
 # --- validation ------------------------------------------------------------------------------
 
 
@@ -838,7 +858,8 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     sentence removed later may take its marker with it, and citations are read from the final
     text); an honest "no reliable source" reply is recognised before copied instructions are
     removed (it is one of them); doses are checked before validation (an answer left empty by
-    dose removal falls back); validation runs on the body without notes.
+    dose removal falls back); then sentences the passages they cite do not support are removed
+    (flag "unsupported_removed"); validation runs on the body without notes.
     With no passages at all, or when the model itself says it has no reliable source (and cites
     nothing), the answer is the no-evidence message (flag "no_evidence"); it carries its own
     advice to see a doctor, so the disclaimer is not added to it.
@@ -863,6 +884,11 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     if doses:
         flags.append("dose_removed")
     problems = validate(text, lang, passages)
+    if not problems:  # a wrong-language or looping answer falls back for that reason, first
+        text, unsupported = remove_unsupported_sentences(text, passages, lang)
+        if unsupported:
+            flags.append("unsupported_removed")
+            problems = validate(text, lang, passages)
     if problems:
         text, fallback_flags = _fallback(question, lang, passages, prompts, problems)
         flags += fallback_flags

@@ -480,3 +480,25 @@ def test_answer_messages_exist_in_both_languages_in_the_right_language(lang):
         if key != "answer.sources_heading":
             assert A.language_ok(text, lang), key
     assert len(messages["answer.disclaimer"]) <= (80 if lang == "en" else 40)  # one short line
+
+
+def test_finalise_removes_a_sentence_its_citation_does_not_support():
+    raw = ("Gout is caused by uric acid crystals that build up in a joint [1]. "
+           "Drinking lemon water every morning dissolves kidney stones permanently [1].")
+    result = A.finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question="What causes gout?", disclaimer=False)
+    assert result.text == "Gout is caused by uric acid crystals that build up in a joint [1]."
+    assert "unsupported_removed" in result.flags and "fallback_extractive" not in result.flags
+
+
+def test_finalise_falls_back_when_no_sentence_is_supported():
+    raw = "Sourdough bread needs a starter fed with flour and water for a week [2]."
+    result = A.finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question="What causes gout?", disclaimer=False)
+    assert "unsupported_removed" in result.flags and "fallback_extractive" in result.flags
+    assert "Sourdough" not in result.text and "[1]" in result.text
+
+
+def test_unsupported_sentences_chinese_answer_from_chinese_passage():
+    kept = "高血压患者要低盐饮食，多吃新鲜蔬菜和水果[1]。"
+    text, removed = A.remove_unsupported_sentences(kept + "每天喝红酒可以根治高血压，不用吃药[1]。", [ZH_HBP], "zh")
+    assert text == kept and removed == 1
+    assert A.remove_unsupported_sentences(kept, [ZH_HBP], "zh") == (kept, 0)
