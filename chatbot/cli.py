@@ -256,7 +256,8 @@ def bench_kb(
     del result
 
 
-def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None):
+def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None,
+         adapter: Optional[str] = None):
     from .app import build_app
     from .settings import load_settings
 
@@ -265,12 +266,15 @@ def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Opti
         s.llm.backend = backend
     if model:
         s.llm.model = model
+    if adapter is not None:
+        s.llm.adapter = adapter
     if index is not None:
         s.paths.index_dir = index
     return build_app(s)
 
 
 BackendOpt = typer.Option(None, "--backend", help="llamacpp | transformers | openai | fake (default: llm.backend).")
+AdapterOpt = typer.Option(None, "--adapter", help="LoRA adapter: a path, none (base model) or auto (default: llm.adapter).")
 ModelOpt = typer.Option(None, "--model", help="gemma3-270m | smollm2-135m | path | HF id | served name (default: llm.model).")
 
 
@@ -358,6 +362,7 @@ def eval_generation(
     backend: Optional[str] = BackendOpt,
     model: Optional[str] = ModelOpt,
     limit: int = typer.Option(0, "--limit", min=0, help="Only the first N questions (0 = all)."),
+    adapter: Optional[str] = AdapterOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the full engine (retrieval included) on every question and score the answers:
@@ -365,7 +370,7 @@ def eval_generation(
     ROUGE-L against references, latency."""
     from .gen_eval import run_generation_eval
 
-    application = _app(backend, model, index)
+    application = _app(backend, model, index, adapter)
     result = run_generation_eval(application, file, limit=limit)
     if as_json:
         _echo_json(result)
@@ -398,6 +403,87 @@ def bench_chat(
     application = _app(backend, model, index)
     run_chat_bench(application, out, repeats=repeats, echo=typer.echo)
     typer.echo(f"written: {out}")
+
+
+# --- finetuning (issue 6) ----------------------------------------------------------------------
+
+finetune_app = typer.Typer(help="Build LoRA training data, train, export the adapter for llama.cpp.",
+                           no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+
+
+@finetune_app.command("data")
+@cli_errors
+def finetune_data(
+    out: Path = typer.Option(Path("data/finetune"), "--out", help="Directory for train/dev/test JSONL and the data card."),
+    index: Optional[Path] = IndexOpt,
+    train_size: int = typer.Option(360, "--train-size", min=1, help="Examples in train.jsonl."),
+    test_size: int = typer.Option(60, "--test-size", min=0, help="Examples in test.jsonl."),
+    seed: int = typer.Option(13, "--seed", help="Sampling seed (splits depend on document ids only)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Grounded-QA examples in the engine's prompt format (MedQuAD en, Toyhom zh, written zh<-en,
+    no-source, multi-turn), split by document; writes DATA_CARD.md with the counts."""
+    from finetune.data import DataConfig, build
+
+    cfg = DataConfig(out_dir=str(out), index_dir=str(_index_dir(index)), train_size=train_size,
+                     test_size=test_size, seed=seed)
+    stats = build(cfg, echo=(lambda _m: None) if as_json else typer.echo)
+    if as_json:
+        _echo_json(stats)
+
+
+@finetune_app.command("lora")
+@cli_errors
+def finetune_lora(
+    config: Path = typer.Option(..., "--config", help="YAML/JSON run config (finetune/config.py: LoraRunConfig)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <output_dir>/checkpoint."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm progress bar (off: one log line per step)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a LoRA adapter; writes adapter/, config.json, metrics.json and loss.png to the run's
+    output_dir. Ctrl-C stops after writing a checkpoint (continue with --resume)."""
+    from finetune.config import LoraRunConfig
+    from finetune.lora import train
+
+    metrics = train(LoraRunConfig.load(config), resume=resume, progress=progress and not as_json,
+                    echo=(lambda _m: None) if as_json else typer.echo)
+    if as_json:
+        _echo_json(metrics)
+
+
+@finetune_app.command("export")
+@cli_errors
+def finetune_export(
+    adapter: Path = typer.Argument(..., help="peft adapter directory (adapter_config.json + safetensors)."),
+    out: Path = typer.Option(..., "--out", help="GGUF LoRA file to write (llm.adapter of the llamacpp backend)."),
+    base: str = typer.Option("gemma3-270m", "--base", help="Base model the adapter was trained on (alias or .gguf path)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Convert a peft LoRA adapter into a GGUF LoRA file that llama.cpp applies at load time."""
+    from finetune.export import export_gguf_lora
+
+    report = export_gguf_lora(adapter, out, base=base)
+    if as_json:
+        _echo_json(report)
+    else:
+        typer.echo(f"{report['tensors']} tensors -> {out} ({report['bytes'] / 2**20:.1f} MB)")
+
+
+@finetune_app.command("merge")
+@cli_errors
+def finetune_merge(
+    adapter: Path = typer.Argument(..., help="peft adapter directory."),
+    out: Path = typer.Option(..., "--out", help="Directory for the merged model (safetensors + tokenizer)."),
+    base: str = typer.Option("gemma3-270m", "--base", help="Base model (alias, .gguf path, directory or HF id)."),
+    dtype: str = typer.Option("float16", "--dtype", help="float16 | bfloat16 | float32."),
+) -> None:
+    """Merge the adapter into the base weights (for the transformers backend or llama.cpp's
+    convert_hf_to_gguf.py); the GGUF LoRA file of `finetune export` is the compact way."""
+    from finetune.export import merge_adapter
+
+    path = merge_adapter(adapter, out, base=base, dtype=dtype)
+    typer.echo(f"merged model -> {path}")
 
 
 def main() -> None:
