@@ -439,25 +439,35 @@ def finetune_lora(
     config: Path = typer.Option(..., "--config", help="YAML/JSON run config (finetune/config.py: LoraRunConfig)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from <output_dir>/checkpoint."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm progress bar (off: one log line per step)."),
+    from_checkpoint: bool = typer.Option(False, "--from-checkpoint", help="Do not train: write adapter/, metrics.json and loss.png from the last checkpoint."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Train a LoRA adapter; writes adapter/, config.json, metrics.json and loss.png to the run's
-    output_dir. Ctrl-C stops after writing a checkpoint (continue with --resume)."""
+    output_dir. Ctrl-C stops after writing a checkpoint (continue with --resume, or keep it with
+    --from-checkpoint)."""
     from finetune.config import LoraRunConfig
-    from finetune.lora import train
+    from finetune.lora import finalize_checkpoint, train
 
-    metrics = train(LoraRunConfig.load(config), resume=resume, progress=progress and not as_json,
-                    echo=(lambda _m: None) if as_json else typer.echo)
+    echo = (lambda _m: None) if as_json else typer.echo
+    cfg = LoraRunConfig.load(config)
+    if from_checkpoint:
+        metrics = finalize_checkpoint(cfg, echo=echo)
+    else:
+        metrics = train(cfg, resume=resume, progress=progress and not as_json, echo=echo)
     if as_json:
         _echo_json(metrics)
+
+
+AdapterDirArg = typer.Argument(..., help="peft adapter directory (adapter_config.json + safetensors).")
+BaseModelOpt = typer.Option("gemma3-270m", "--base", help="Base model the adapter was trained on (alias or .gguf path; merge also takes a directory or HF id).")
 
 
 @finetune_app.command("export")
 @cli_errors
 def finetune_export(
-    adapter: Path = typer.Argument(..., help="peft adapter directory (adapter_config.json + safetensors)."),
+    adapter: Path = AdapterDirArg,
     out: Path = typer.Option(..., "--out", help="GGUF LoRA file to write (llm.adapter of the llamacpp backend)."),
-    base: str = typer.Option("gemma3-270m", "--base", help="Base model the adapter was trained on (alias or .gguf path)."),
+    base: str = BaseModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Convert a peft LoRA adapter into a GGUF LoRA file that llama.cpp applies at load time."""
@@ -473,9 +483,9 @@ def finetune_export(
 @finetune_app.command("merge")
 @cli_errors
 def finetune_merge(
-    adapter: Path = typer.Argument(..., help="peft adapter directory."),
+    adapter: Path = AdapterDirArg,
     out: Path = typer.Option(..., "--out", help="Directory for the merged model (safetensors + tokenizer)."),
-    base: str = typer.Option("gemma3-270m", "--base", help="Base model (alias, .gguf path, directory or HF id)."),
+    base: str = BaseModelOpt,
     dtype: str = typer.Option("float16", "--dtype", help="float16 | bfloat16 | float32."),
 ) -> None:
     """Merge the adapter into the base weights (for the transformers backend or llama.cpp's

@@ -535,17 +535,16 @@ def _counts(rows: list[dict]) -> dict[str, Any]:
 
 
 def _write_eval_file(out: Path, test_file: Path) -> None:
-    """The test split as an ``eval generation`` question file (single-turn, reference = target)."""
+    """The test split as an ``eval generation`` question file (single-turn, reference = target).
+    No-source rows are left out: their questions are answerable, only their training passages were
+    swapped, and the engine retrieves on its own."""
     lines = []
     for line in test_file.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        if row["kind"].endswith("multiturn"):
+        if row["kind"].endswith("multiturn") or row["kind"] == "no_source":
             continue
-        item = {"id": row["id"], "question": row["question"], "lang": row["lang"], "kind": row["kind"]}
-        if row["kind"] == "no_source":
-            item["answerable"] = False  # not guaranteed: the engine retrieves on its own
-        else:
-            item["reference"] = re.sub(r"\s*\[\d+\]", "", row["reference"])
+        item = {"id": row["id"], "question": row["question"], "lang": row["lang"], "kind": row["kind"],
+                "answerable": True, "reference": re.sub(r"\s*\[\d+\]", "", row["reference"])}
         lines.append(json.dumps(item, ensure_ascii=False))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -79,11 +79,7 @@ def load_base(cfg: LoraRunConfig, device: str, dtype: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = locate(cfg.base, cfg.gguf_file)
-    common: dict[str, Any] = {}
-    if source.gguf_file:
-        common["gguf_file"] = source.gguf_file
-    if source.local:
-        common["local_files_only"] = True
+    common = source.common_kwargs()
     kwargs: dict[str, Any] = dict(common, dtype=dtype)
     if cfg.load_in_4bit:
         try:
@@ -337,14 +333,15 @@ def train(cfg: LoraRunConfig, *, resume: bool = False, progress: bool = True,
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device, dtype = resolve_device(cfg)
+    # Data first: a wrong path fails in a second, not after loading the base model.
+    train_rows = read_rows(cfg.train_file, cfg.max_examples)
+    dev_rows = read_rows(cfg.dev_file, cfg.dev_examples) if cfg.dev_examples and Path(cfg.dev_file).is_file() else []
     t_load = time.perf_counter()
     tokenizer, base = loaded if loaded is not None else load_base(cfg, device, dtype)
     model = add_lora(base, cfg)
     load_s = time.perf_counter() - t_load
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    train_rows = read_rows(cfg.train_file, cfg.max_examples)
-    dev_rows = read_rows(cfg.dev_file, cfg.dev_examples) if cfg.dev_examples and Path(cfg.dev_file).is_file() else []
     examples, skipped = encode(train_rows, tokenizer, cfg)
     dev, _ = encode(dev_rows, tokenizer, cfg)
     if cfg.packing:
@@ -467,15 +464,48 @@ def train(cfg: LoraRunConfig, *, resume: bool = False, progress: bool = True,
     return metrics
 
 
+def finalize_checkpoint(cfg: LoraRunConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """The adapter, metrics and loss curve of a run stopped early (Ctrl-C, or a machine too busy
+    to finish), from its last checkpoint, without loading the model. No dev loss after training:
+    that needs the model."""
+    torch = _torch()
+    out = Path(cfg.output_dir)
+    ckpt = out / CHECKPOINT
+    if not (ckpt / ADAPTER_DIR / "adapter_model.safetensors").is_file():
+        raise FinetuneError(f"no checkpoint in {out}", hint="train first: medchat finetune lora --config ...")
+    state = torch.load(ckpt / "training_state.pt", weights_only=False)
+    adapter = out / ADAPTER_DIR
+    if adapter.exists():
+        shutil.rmtree(adapter)
+    shutil.copytree(ckpt / ADAPTER_DIR, adapter)
+    _to_fp16(adapter / "adapter_model.safetensors")
+    history = state["history"]
+    metrics = {
+        "status": "from_checkpoint", "steps": state["step"], "trained_tokens": state["trained_tokens"],
+        "target_tokens": state["target_tokens"], "train_s": round(state["train_s"], 1),
+        "tokens_per_s": round(state["trained_tokens"] / state["train_s"], 1) if state["train_s"] else None,
+        "train_loss_first": history[0]["loss"] if history else None,
+        "train_loss_last10": (sum(h["loss"] for h in history[-10:]) / len(history[-10:])) if history else None,
+        "dev_loss_before": state.get("dev_before"), "dev_loss_after": None,
+    }
+    (out / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2), encoding="utf-8")
+    plot_loss(history, out / "loss.png", None, None)
+    echo(f"adapter of step {state['step']} -> {adapter}")
+    return metrics
+
+
+def _to_fp16(weights: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = {k: v.half().contiguous() for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+
+
 def save_adapter(model: Any, path: Path, fp16: bool = True) -> Path:
     """peft ``save_pretrained`` (safetensors), weights cast to fp16 to halve the size."""
     model.save_pretrained(path)
     if fp16:
-        from safetensors.torch import load_file, save_file
-
-        weights = path / "adapter_model.safetensors"
-        tensors = {k: v.half().contiguous() for k, v in load_file(str(weights)).items()}
-        save_file(tensors, str(weights), metadata={"format": "pt"})
+        _to_fp16(path / "adapter_model.safetensors")
     return path
 
 

@@ -100,6 +100,14 @@ def test_ctrl_c_keeps_last_checkpoint(tmp_path, data, monkeypatch):
     assert metrics == {"status": "interrupted", "step": 3}
     state = torch.load(tmp_path / "run" / "checkpoint" / "training_state.pt", weights_only=False)
     assert state["step"] == 3 and not (tmp_path / "run" / "adapter").exists()
+    # the checkpoint becomes a usable adapter without training further
+    kept = lora_mod.finalize_checkpoint(_cfg(tmp_path, data), echo=lambda _m: None)
+    assert kept["steps"] == 3 and kept["status"] == "from_checkpoint"
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+    assert weights and all(t.dtype == torch.float16 for t in weights.values())
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]) == 3
 
 
 def test_time_budget_stops_with_a_complete_adapter(tmp_path, data):
