@@ -468,12 +468,15 @@ def finetune_export(
     adapter: Path = AdapterDirArg,
     out: Path = typer.Option(..., "--out", help="GGUF LoRA file to write (llm.adapter of the llamacpp backend)."),
     base: str = BaseModelOpt,
+    aliases: bool = typer.Option(True, "--end-of-turn-aliases/--no-end-of-turn-aliases",
+                                 help="Store the base's look-alikes of <end_of_turn> (served as end of turn; ~40 s)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Convert a peft LoRA adapter into a GGUF LoRA file that llama.cpp applies at load time."""
-    from finetune.export import export_gguf_lora
+    from finetune.export import end_of_turn_aliases, export_gguf_lora
 
-    report = export_gguf_lora(adapter, out, base=base)
+    found = end_of_turn_aliases(base)[1] if aliases else None
+    report = export_gguf_lora(adapter, out, base=base, end_of_turn_aliases=found)
     if as_json:
         _echo_json(report)
     else:

@@ -40,3 +40,19 @@ def test_default_generator_carries_the_shipped_adapter():
     generator = make_generator(LLMSettings())
     assert generator.adapter == str(PROJECT_ROOT / SHIPPED_ADAPTERS["gemma3-270m"]["llamacpp"])
     assert make_generator(LLMSettings(adapter="none")).adapter == ""
+
+
+def test_end_of_turn_look_alikes_are_served_as_end_of_turn():
+    import numpy as np
+
+    from chatbot.llm.llamacpp import LlamaCppGenerator
+
+    generator = LlamaCppGenerator("gemma3-270m")
+    assert generator._fold_processor() is None  # no adapter metadata: logits untouched
+    generator._end_fold = (3, np.array([5, 7]))
+    fold = generator._fold_processor()[0]
+    scores = fold(np.array([1, 2]), np.array([0.1, 2.0, 0.5, 1.0, 0.0, 4.0, 3.0, 3.5]))
+    # the cluster's best score (4.0, a look-alike) goes to the end-of-turn token 3
+    assert scores[3] == 4.0 and np.isneginf(scores[[5, 7]]).all() and int(np.argmax(scores)) == 3
+    scores = fold(np.array([1]), np.array([0.1, 2.0, 0.5, 1.0, 0.0, -1.0, 3.0, -2.0]))
+    assert scores[3] == 1.0 and int(np.argmax(scores)) == 6  # content still wins when it should

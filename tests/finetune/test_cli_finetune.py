@@ -41,12 +41,12 @@ def test_export_writes_a_gguf_lora(tmp_path):
     lora_mod.train(cfg, loaded=(ByteTokenizer(), model), progress=False, echo=lambda _m: None)
     out = tmp_path / "a.gguf"
     result = runner.invoke(app, ["finetune", "export", str(tmp_path / "run" / "adapter"), "--out", str(out),
-                                 "--base", str(base), "--json"])
+                                 "--base", str(base), "--no-end-of-turn-aliases", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["tensors"] == 28 and report["rank"] == 2 and out.read_bytes()[:4] == b"GGUF"
     human = runner.invoke(app, ["finetune", "export", str(tmp_path / "run" / "adapter"), "--out", str(out),
-                                "--base", str(base)])
+                                "--base", str(base), "--no-end-of-turn-aliases"])
     assert human.exit_code == 0 and "28 tensors" in human.stdout
 
 

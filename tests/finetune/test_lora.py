@@ -192,13 +192,14 @@ def test_gguf_export_names_shapes_metadata(tmp_path, data):
     lora_mod.train(_cfg(tmp_path, data, max_steps=2), loaded=(ByteTokenizer(), model), progress=False,
                    echo=lambda _m: None)
     adapter = tmp_path / "run" / "adapter"
-    report = export_gguf_lora(adapter, tmp_path / "a.gguf", base=str(base))
+    report = export_gguf_lora(adapter, tmp_path / "a.gguf", base=str(base), end_of_turn_aliases=[7, 9])
     assert report["tensors"] == 2 * 7 * 2 and report["architecture"] == "gemma3"
 
     reader = gguf.GGUFReader(str(tmp_path / "a.gguf"))
     assert reader.get_field("general.type").contents() == "adapter"
     assert reader.get_field("adapter.type").contents() == "lora"
     assert reader.get_field("adapter.lora.alpha").contents() == pytest.approx(8.0)
+    assert reader.get_field("medchat.end_of_turn_aliases").contents() == [7, 9]
     tensors = {t.name: t for t in reader.tensors}
     q_a, q_b = tensors["blk.1.attn_q.weight.lora_a"], tensors["blk.1.attn_q.weight.lora_b"]
     # GGUF dims are reversed: a.ne = [in, rank], b.ne = [rank, out] (hidden 32, 2 heads x 16).
