@@ -125,7 +125,7 @@ def test_answer_only_loss_equals_full_model_loss():
     batch = lora_mod.collate([ex], 0, "cpu")
     loss_sum, n = lora_mod.target_loss_sum(model, batch)
     full = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
-    assert n == 3 and float(loss_sum / n) == pytest.approx(float(full), rel=1e-5)
+    assert n == 3 and float((loss_sum / n).detach()) == pytest.approx(float(full.detach()), rel=1e-5)
 
 
 def test_packing_and_length_filter():
