@@ -56,3 +56,14 @@ def test_end_of_turn_look_alikes_are_served_as_end_of_turn():
     assert scores[3] == 4.0 and np.isneginf(scores[[5, 7]]).all() and int(np.argmax(scores)) == 3
     scores = fold(np.array([1]), np.array([0.1, 2.0, 0.5, 1.0, 0.0, -1.0, 3.0, -2.0]))
     assert scores[3] == 1.0 and int(np.argmax(scores)) == 6  # content still wins when it should
+
+
+def test_eval_generation_adapter_option_overrides_the_setting(tmp_path):
+    from chatbot.cli import _app
+
+    base = _app(backend="llamacpp", index=tmp_path, adapter="none")  # nothing loads here
+    assert base.generator.adapter == ""
+    default = _app(backend="llamacpp", index=tmp_path)
+    assert default.generator.adapter.endswith("medchat-lora-f16.gguf")
+    other = _app(backend="llamacpp", index=tmp_path, adapter=str(tmp_path / "x.gguf"))
+    assert other.generator.adapter == str(tmp_path / "x.gguf")
