@@ -256,13 +256,15 @@ def bench_kb(
     del result
 
 
-def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None):
+def _app(backend: Optional[str] = None, model: Optional[str] = None, index: Optional[Path] = None,
+         adapter: Optional[str] = None):
     from .app import build_app
 
-    return build_app(_app_settings(backend, model, index))
+    return build_app(_app_settings(backend, model, index, adapter))
 
 
 BackendOpt = typer.Option(None, "--backend", help="llamacpp | transformers | openai | fake (default: llm.backend).")
+AdapterOpt = typer.Option(None, "--adapter", help="LoRA adapter: a path, none (base model) or auto (default: llm.adapter).")
 ModelOpt = typer.Option(None, "--model", help="gemma3-270m | smollm2-135m | path | HF id | served name (default: llm.model).")
 
 
@@ -350,6 +352,7 @@ def eval_generation(
     backend: Optional[str] = BackendOpt,
     model: Optional[str] = ModelOpt,
     limit: int = typer.Option(0, "--limit", min=0, help="Only the first N questions (0 = all)."),
+    adapter: Optional[str] = AdapterOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the full engine (retrieval included) on every question and score the answers:
@@ -357,7 +360,7 @@ def eval_generation(
     ROUGE-L against references, latency."""
     from .gen_eval import run_generation_eval
 
-    application = _app(backend, model, index)
+    application = _app(backend, model, index, adapter)
     result = run_generation_eval(application, file, limit=limit)
     if as_json:
         _echo_json(result)
@@ -488,7 +491,8 @@ def bench_ui(
         raise typer.Exit(1)
 
 
-def _app_settings(backend: Optional[str], model: Optional[str], index: Optional[Path]):
+def _app_settings(backend: Optional[str], model: Optional[str], index: Optional[Path],
+                  adapter: Optional[str] = None):
     from .settings import load_settings
 
     s = load_settings()
@@ -496,9 +500,13 @@ def _app_settings(backend: Optional[str], model: Optional[str], index: Optional[
         s.llm.backend = backend
     if model:
         s.llm.model = model
+    if adapter is not None:
+        s.llm.adapter = adapter
     if index is not None:
         s.paths.index_dir = index
     return s
+
+
 # -- triage (issue 4) ------------------------------------------------------------------------
 def _triage_engine(index: Optional[Path], with_evidence: bool):
     from .prompts import PromptLibrary
@@ -840,6 +848,98 @@ def train_classifier_cmd(
         hb = info["held_back"]
         typer.echo(f"{kind}: held-back accuracy {hb['accuracy']:.4f} macro-F1 {hb['macro_f1']:.4f}")
     typer.echo(f"written: {out}")
+# --- finetuning (issue 6) ----------------------------------------------------------------------
+
+finetune_app = typer.Typer(help="Build LoRA training data, train, export the adapter for llama.cpp.",
+                           no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+
+
+@finetune_app.command("data")
+@cli_errors
+def finetune_data(
+    out: Path = typer.Option(Path("data/finetune"), "--out", help="Directory for train/dev/test JSONL and the data card."),
+    index: Optional[Path] = IndexOpt,
+    train_size: int = typer.Option(360, "--train-size", min=1, help="Examples in train.jsonl."),
+    test_size: int = typer.Option(60, "--test-size", min=0, help="Examples in test.jsonl."),
+    seed: int = typer.Option(13, "--seed", help="Sampling seed (splits depend on document ids only)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Grounded-QA examples in the engine's prompt format (MedQuAD en, Toyhom zh, written zh<-en,
+    no-source, multi-turn), split by document; writes DATA_CARD.md with the counts."""
+    from finetune.data import DataConfig, build
+
+    cfg = DataConfig(out_dir=str(out), index_dir=str(_index_dir(index)), train_size=train_size,
+                     test_size=test_size, seed=seed)
+    stats = build(cfg, echo=(lambda _m: None) if as_json else typer.echo)
+    if as_json:
+        _echo_json(stats)
+
+
+@finetune_app.command("lora")
+@cli_errors
+def finetune_lora(
+    config: Path = typer.Option(..., "--config", help="YAML/JSON run config (finetune/config.py: LoraRunConfig)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <output_dir>/checkpoint."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm progress bar (off: one log line per step)."),
+    from_checkpoint: bool = typer.Option(False, "--from-checkpoint", help="Do not train: write adapter/, metrics.json and loss.png from the last checkpoint."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a LoRA adapter; writes adapter/, config.json, metrics.json and loss.png to the run's
+    output_dir. Ctrl-C stops after writing a checkpoint (continue with --resume, or keep it with
+    --from-checkpoint)."""
+    from finetune.config import LoraRunConfig
+    from finetune.lora import finalize_checkpoint, train
+
+    echo = (lambda _m: None) if as_json else typer.echo
+    cfg = LoraRunConfig.load(config)
+    if from_checkpoint:
+        metrics = finalize_checkpoint(cfg, echo=echo)
+    else:
+        metrics = train(cfg, resume=resume, progress=progress and not as_json, echo=echo)
+    if as_json:
+        _echo_json(metrics)
+
+
+AdapterDirArg = typer.Argument(..., help="peft adapter directory (adapter_config.json + safetensors).")
+BaseModelOpt = typer.Option("gemma3-270m", "--base", help="Base model the adapter was trained on (alias or .gguf path; merge also takes a directory or HF id).")
+
+
+@finetune_app.command("export")
+@cli_errors
+def finetune_export(
+    adapter: Path = AdapterDirArg,
+    out: Path = typer.Option(..., "--out", help="GGUF LoRA file to write (llm.adapter of the llamacpp backend)."),
+    base: str = BaseModelOpt,
+    aliases: bool = typer.Option(True, "--end-of-turn-aliases/--no-end-of-turn-aliases",
+                                 help="Store the base's look-alikes of <end_of_turn> (served as end of turn; ~40 s)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Convert a peft LoRA adapter into a GGUF LoRA file that llama.cpp applies at load time."""
+    from finetune.export import end_of_turn_aliases, export_gguf_lora
+
+    found = end_of_turn_aliases(base)[1] if aliases else None
+    report = export_gguf_lora(adapter, out, base=base, end_of_turn_aliases=found)
+    if as_json:
+        _echo_json(report)
+    else:
+        typer.echo(f"{report['tensors']} tensors -> {out} ({report['bytes'] / 2**20:.1f} MB)")
+
+
+@finetune_app.command("merge")
+@cli_errors
+def finetune_merge(
+    adapter: Path = AdapterDirArg,
+    out: Path = typer.Option(..., "--out", help="Directory for the merged model (safetensors + tokenizer)."),
+    base: str = BaseModelOpt,
+    dtype: str = typer.Option("float16", "--dtype", help="float16 | bfloat16 | float32."),
+) -> None:
+    """Merge the adapter into the base weights (for the transformers backend or llama.cpp's
+    convert_hf_to_gguf.py); the GGUF LoRA file of `finetune export` is the compact way."""
+    from finetune.export import merge_adapter
+
+    path = merge_adapter(adapter, out, base=base, dtype=dtype)
+    typer.echo(f"merged model -> {path}")
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
                         "flags": result.flags, "citations": result.citations,
                         **{k: v for k, v in row.items() if k != "lang"}})
     return {"file": str(path), "backend": app.generator.name, "model": app.settings.llm.model,
-            "adapter": app.settings.llm.adapter or None,
+            "adapter": getattr(app.generator, "adapter", "") or None,
             "summary": gen_metrics.summarise(rows), "answers": answers}
 
 

@@ -76,7 +76,10 @@ class LLMSettings(BaseModel):
         "gemma3-270m | smollm2-135m (models shipped in PyPI packages), a local path (directory or "
         ".gguf file) or an HF id (needs network or a filled cache). For openai: the served model name."))
     gguf_file: str = Field(default="", description="transformers backend: GGUF file inside the model directory, dequantised on load.")
-    adapter: str = Field(default="", description="LoRA adapter directory (peft) or GGUF LoRA file (llamacpp); empty for none.")
+    adapter: str = Field(default="auto", description=(
+        "LoRA adapter: auto = the project's finetuned adapter of the model when it ships one "
+        "(gemma3-270m: data/models/lora-gemma3-270m), none (or empty) = the base model, or a path: "
+        "GGUF LoRA file (llamacpp) / peft directory (transformers); relative to the project root."))
     device: str = Field(default="cpu", description="transformers: cpu | cuda | auto (device_map).")
     dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="transformers: weights dtype (bfloat16/float16 on GPU).")
     load_in_4bit: bool = Field(default=False, description="transformers: 4-bit via bitsandbytes; needs CUDA and the [gpu] extra.")

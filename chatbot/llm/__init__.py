@@ -53,6 +53,12 @@ def require(backend: str, *extra: tuple[str, str]) -> None:
 def make_generator(settings: "LLMSettings") -> Generator:
     """The configured backend, constructed but not loaded."""
     backend = settings.backend
+    if backend in ("llamacpp", "transformers"):
+        from chatbot.llm.models import resolve_adapter
+        from chatbot.settings import PROJECT_ROOT
+
+        settings = settings.model_copy(update={"adapter": resolve_adapter(
+            settings.adapter, settings.model, backend, PROJECT_ROOT)})
     if backend == "llamacpp":
         require("llamacpp")
         from chatbot.llm.llamacpp import LlamaCppGenerator

@@ -33,6 +33,16 @@ class _Source:
     gguf_file: str | None
     local: bool
 
+    def common_kwargs(self) -> dict[str, Any]:
+        """``from_pretrained`` arguments shared by the tokenizer and the model: the GGUF file to
+        dequantise, and no hub access for local paths."""
+        common: dict[str, Any] = {}
+        if self.gguf_file:
+            common["gguf_file"] = self.gguf_file
+        if self.local:
+            common["local_files_only"] = True
+        return common
+
 
 def locate(ref: str | Path, gguf_file: str = "") -> _Source:
     resolved = resolve_model(ref)
@@ -94,11 +104,7 @@ class TransformersGenerator:
             raise GenerationError("the transformers backend needs transformers",
                                   hint=INSTALL_HINT) from exc
         source = locate(self.model_ref, self.gguf_file)
-        common: dict[str, Any] = {}
-        if source.gguf_file:
-            common["gguf_file"] = source.gguf_file
-        if source.local:
-            common["local_files_only"] = True
+        common = source.common_kwargs()
         kwargs: dict[str, Any] = dict(common, dtype=getattr(torch, self.dtype))
         if quantization is not None:
             kwargs["quantization_config"] = quantization

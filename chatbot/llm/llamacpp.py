@@ -79,6 +79,7 @@ class LlamaCppGenerator:
         self.name = f"llamacpp:{model_label(model)}"
         self._llm: Llama | None = None
         self._has_template = False
+        self._end_fold: Any = None  # (end-of-turn id, alias ids) from the adapter's metadata
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
@@ -120,6 +121,8 @@ class LlamaCppGenerator:
                 raise GenerationError(f"llama.cpp could not load the LoRA adapter {self.adapter}",
                                       hint=ADAPTER_HINT + "; it must match the base model")
             self._has_template = bool(llm.metadata.get("tokenizer.chat_template"))
+            if self.adapter:
+                self._end_fold = _end_of_turn_fold(llm, Path(self.adapter))
             self._llm = llm
             return llm
 
@@ -166,7 +169,32 @@ class LlamaCppGenerator:
                 # the explicit turn format rather than fail the answer.
                 pass
         return llm.create_completion(gemma_turns(messages),
-                                     stop=[GEMMA_END_OF_TURN, *options.stop], **common)
+                                     stop=[GEMMA_END_OF_TURN, *options.stop],
+                                     logits_processor=self._fold_processor(), **common)
+
+    def _fold_processor(self) -> Any:
+        """Serve the adapter's end-of-turn look-alikes as ``<end_of_turn>`` itself.
+
+        Gemma-3-270M base has 6,021 vocabulary rows (untrained tokens) within cosine 0.98 of
+        ``<end_of_turn>``'s embedding. A LoRA-finetuned model that means "end the turn" points at
+        that cluster, and on the quantised weights the top token of the cluster is often a
+        look-alike (measured: "...blurring vision [1].𒍐モデル𒄗 Diabetic Retinopathy ..."). The
+        best score of the cluster is given to ``<end_of_turn>`` and the look-alikes are never
+        produced. The ids come from the adapter file (``finetune export``)."""
+        if self._end_fold is None:
+            return None
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        end_id, aliases = self._end_fold
+
+        def fold(_input_ids: Any, scores: Any) -> Any:
+            best = max(scores[end_id], scores[aliases].max())
+            scores[aliases] = -np.inf
+            scores[end_id] = best
+            return scores
+
+        return LogitsProcessorList([fold])
 
     def info(self) -> BackendInfo:
         extra = {"n_ctx": str(self.n_ctx), "n_threads": str(self.n_threads)}
@@ -174,6 +202,20 @@ class LlamaCppGenerator:
             extra["chat_format"] = "gguf template" if self._has_template else "gemma turns"
         return BackendInfo(backend="llamacpp", model=model_label(self.model_ref),
                            adapter=self.adapter, device="cpu", extra=extra)
+
+
+def _end_of_turn_fold(llm: "Llama", adapter: Path) -> Any:
+    """(``<end_of_turn>`` id, alias ids) stored in a MedChat GGUF LoRA, or None."""
+    import gguf
+    import numpy as np
+
+    field = gguf.GGUFReader(str(adapter)).get_field("medchat.end_of_turn_aliases")
+    if field is None:
+        return None
+    ids = llm.tokenize(GEMMA_END_OF_TURN.encode("utf-8"), add_bos=False, special=True)
+    if len(ids) != 1:
+        return None
+    return ids[0], np.asarray(field.contents(), dtype=np.int64)
 
 
 def _piece(chunk: dict[str, Any]) -> str:

@@ -58,6 +58,37 @@ ALIASES: dict[str, ModelAlias] = {
 }
 
 
+# The project's own LoRA adapters (data/models/, see data/models/lora-gemma3-270m/MODEL_CARD.md),
+# per base alias and backend: llama.cpp reads the GGUF LoRA file, transformers the peft directory.
+SHIPPED_ADAPTERS: dict[str, dict[str, str]] = {
+    "gemma3-270m": {"llamacpp": "data/models/lora-gemma3-270m/medchat-lora-f16.gguf",
+                    "transformers": "data/models/lora-gemma3-270m/peft"},
+}
+NO_ADAPTER = ("", "none")
+
+
+def resolve_adapter(adapter: str, model: str | Path, backend: str, root: Path) -> str:
+    """The adapter path a backend loads: ``auto`` -> the shipped adapter of ``model`` for
+    ``backend`` (none when the project ships none for that pair); ``""``/``none`` -> none; a
+    relative path -> against ``root`` (the project root)."""
+    value = adapter.strip()
+    if value.lower() in NO_ADAPTER:
+        return ""
+    if value.lower() == "auto":
+        key = model.strip().lower() if isinstance(model, str) else ""
+        shipped = SHIPPED_ADAPTERS.get(key, {}).get(backend)
+        if not shipped:
+            return ""
+        path = root / shipped
+        if not path.exists():
+            raise GenerationError(f"the shipped adapter {path} is missing",
+                                  hint="restore data/models/ from the repository, or set "
+                                       "llm.adapter to none for the base model")
+        return str(path)
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
 def resolve_model(ref: str | Path) -> Path | str:
     """An alias -> its packaged .gguf path; an existing local path -> that Path; anything else is
     returned unchanged as an HF id (string), for the backends that can use one."""
