@@ -7,12 +7,12 @@ plus optional ``"category"`` (the expected category of an emergency) and ``"lang
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import MedChatError
+from ..jsonl import read_jsonl
 from .screen import RedFlagScreen
 from .text import lang_of
 
@@ -24,19 +24,9 @@ class SafetyEvalError(MedChatError):
 
 
 def read_cases(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SafetyEvalError(f"cannot read {path}: {exc.strerror}") from exc
     cases, seen = [], set()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SafetyEvalError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "id" not in row:
+    for n, row in read_jsonl(path, SafetyEvalError):
+        if not isinstance(row.get("text"), str) or "id" not in row:
             raise SafetyEvalError(f"{path}:{n}: each line needs \"id\" and \"text\"",
                                   hint='{"id": "...", "text": "...", "expect": "emergency"}')
         if row.get("expect") not in EXPECT:
