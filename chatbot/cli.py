@@ -391,7 +391,7 @@ def eval_all(
     from .report import Context, run_all
 
     ctx = Context(report_dir=report, quick=quick, echo=typer.echo,
-                  app_factory=lambda **kw: _app(kw.get("backend", backend), None, index))
+                  app_factory=lambda **kw: _app(kw.get("backend", backend), None, index, kw.get("adapter")))
     result = run_all(ctx, only=only)
     typer.echo(f"written: {report / 'report.md'} ({result['seconds']} s)")
     if any(s["status"] == "failed" for s in result["sections"]):

@@ -250,12 +250,45 @@ def section_classifier(ctx: Context, section: Section) -> None:
     dev_dir.rmdir()
 
 
+LORA_EVAL = Path("data/finetune/eval_small.jsonl")
+ADAPTER_DIR = Path("data/models/lora-gemma3-270m")
+
+
+def section_lora(ctx: Context, section: Section) -> None:
+    """Base vs finetuned answerer through the whole engine, on questions none of whose documents
+    was trained on; plus the training run's own loss curve."""
+    import shutil
+
+    from .gen_eval import run_generation_eval
+
+    if not (ADAPTER_DIR / "metrics.json").is_file():
+        raise SectionSkipped(f"no trained adapter in {ADAPTER_DIR} (medchat finetune lora --config FILE)")
+    limit = 6 if ctx.quick else 0
+    section.data.append(DataRef(str(LORA_EVAL), min(count_lines(LORA_EVAL), limit or 10**9),
+                                "test split of MedQuAD (CC BY 4.0) / Toyhom (MIT) + project-written",
+                                f"first {limit} (quick)" if limit else ""))
+    for label, adapter in (("base", "none"), ("finetuned", "auto")):
+        result = run_generation_eval(ctx.app(adapter=adapter), LORA_EVAL, limit=limit)
+        section.metrics[label] = _generation_metrics(result)
+        section.commands.append(f"medchat eval generation {LORA_EVAL} --adapter {adapter}"
+                                + (f" --limit {limit}" if limit else ""))
+    training = json.loads((ADAPTER_DIR / "metrics.json").read_text(encoding="utf-8"))
+    section.metrics["training"] = {k: training.get(k) for k in ("steps", "trained_tokens", "tokens_per_s",
+                                                                "train_loss_first", "train_loss_last10")}
+    if (ADAPTER_DIR / "loss.png").is_file():
+        plot = ctx.plot_path("lora_loss.png")
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ADAPTER_DIR / "loss.png", plot)
+        section.plots.append(str(plot.relative_to(ctx.report_dir)))
+
+
 SECTIONS: dict[str, tuple[str, Callable[[Context, Section], None]]] = {
     "retrieval": ("Retrieval (BM25, dense, hybrid; per language; zh→en)", section_retrieval),
     "generation": ("Consultation quality (default engine)", section_generation),
     "safety": ("Red-flag screen (recall, false alarms)", section_safety),
     "triage": ("Nurse triage (three-level accuracy, under/over-triage)", section_triage),
     "classifier": ("Intent and emotion classifier", section_classifier),
+    "lora": ("LoRA answerer: base vs finetuned", section_lora),
 }
 
 

@@ -99,3 +99,27 @@ def test_safety_and_triage_sections_agree_with_their_own_eval_commands(tmp_path,
     triage = json.loads(runner.invoke(app, ["eval", "triage", "data/eval/triage_dev.jsonl", "--json"]).stdout)
     assert sections["triage"]["metrics"]["triage_dev.jsonl"]["accuracy"] == triage["accuracy"]
     assert (out / sections["triage"]["plots"][0]).stat().st_size > 1000
+
+
+def test_lora_section_compares_base_and_finetuned_through_the_engine(tmp_path, built_index, monkeypatch):
+    write_jsonl(tmp_path / "q.jsonl", [{"id": "1", "question": "How is asthma treated with an inhaler?", "lang": "en"}])
+    monkeypatch.setattr(R, "LORA_EVAL", tmp_path / "q.jsonl")
+    monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
+    monkeypatch.setenv("MEDCHAT_CHAT__MIN_DENSE_EVIDENCE_EN", "0")
+    monkeypatch.setenv("MEDCHAT_CLASSIFIER__ENABLED", "false")
+    seen = []
+    real_app = R.Context.app
+
+    def spy(self, **overrides):
+        seen.append(overrides.get("adapter"))
+        return real_app(self, **overrides)
+
+    monkeypatch.setattr(R.Context, "app", spy)
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["eval", "all", "--report", str(out), "--index", str(built_index),
+                                 "--backend", "fake", "--only", "lora"])
+    assert result.exit_code == 0, result.output
+    lora = json.loads((out / "report.json").read_text())["sections"][0]
+    assert seen == ["none", "auto"] and set(lora["metrics"]) == {"base", "finetuned", "training"}
+    assert lora["metrics"]["base"]["n"] == 1 and lora["metrics"]["training"]["steps"] >= 1
+    assert "--adapter none" in lora["commands"][0] and "--adapter auto" in lora["commands"][1]
