@@ -357,7 +357,8 @@ def eval_generation(
 ) -> None:
     """Run the full engine (retrieval included) on every question and score the answers:
     language match, citation validity, support, repetition, fallback and no-source honesty,
-    ROUGE-L against references, latency."""
+    ROUGE-L against references, latency. Scored twice: the replies patients get, and the
+    model's own text before the engine's safeguards (to compare base and finetuned models)."""
     from .gen_eval import run_generation_eval
 
     application = _app(backend, model, index, adapter)
@@ -372,9 +373,14 @@ def eval_generation(
         lat = block.get("latency_ms", {})
         return f"n={block['n']}  {means}  latency_p50={lat.get('p50', 0):.0f}ms"
 
-    typer.echo(f"{result['backend']}: " + line(summary))
+    typer.echo(f"{result['backend']} replies: " + line(summary))
     for lang, block in summary.get("by_lang", {}).items():
         typer.echo(f"  {lang}: " + line(block))
+    model = result["model_summary"]
+    if model["n"]:
+        typer.echo("model text (before the engine's safeguards): " + line(model))
+        for lang, block in model.get("by_lang", {}).items():
+            typer.echo(f"  {lang}: " + line(block))
 
 
 @eval_app.command("all")
@@ -860,7 +866,7 @@ app.add_typer(finetune_app, name="finetune")
 def finetune_data(
     out: Path = typer.Option(Path("data/finetune"), "--out", help="Directory for train/dev/test JSONL and the data card."),
     index: Optional[Path] = IndexOpt,
-    train_size: int = typer.Option(360, "--train-size", min=1, help="Examples in train.jsonl."),
+    train_size: int = typer.Option(400, "--train-size", min=1, help="Examples in train.jsonl."),
     test_size: int = typer.Option(60, "--test-size", min=0, help="Examples in test.jsonl."),
     seed: int = typer.Option(13, "--seed", help="Sampling seed (splits depend on document ids only)."),
     as_json: bool = JsonOpt,

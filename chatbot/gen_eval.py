@@ -61,8 +61,11 @@ def _replay_history(app, item: dict[str, Any]) -> str:
 
 
 def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
+    """Every question through the full engine. ``summary`` scores the replies patients get;
+    ``model_summary`` scores the model's own text on the questions that reached the model (not
+    emergencies, short routes or the no-evidence gate), which is what base vs finetuned compares."""
     items = load_items(path)[: limit or None]
-    rows, answers = [], []
+    rows, model_rows, answers = [], [], []
     for item in items:
         session = _replay_history(app, item)
         t0 = time.perf_counter()
@@ -77,12 +80,23 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
             latency_ms=latency)
         row["lang"] = item.get("lang") or result.lang
         rows.append(row)
+        model_row = None
+        if result.model_text is not None:
+            model_row = gen_metrics.score_model_text(
+                question=item["question"], lang=row["lang"], model_text=result.model_text,
+                passages_by_n=passages_by_n, answerable=item.get("answerable"),
+                reference=item.get("reference"), latency_ms=latency)
+            model_rows.append(model_row)
         answers.append({"id": item["id"], "question": item["question"], "answer": result.answer,
                         "flags": result.flags, "citations": result.citations,
-                        **{k: v for k, v in row.items() if k != "lang"}})
+                        **{k: v for k, v in row.items() if k != "lang"},
+                        "model_answer": result.model_text,
+                        "model": {k: v for k, v in model_row.items() if k not in ("lang", "question")}
+                        if model_row else None})
     return {"file": str(path), "backend": app.generator.name, "model": app.settings.llm.model,
             "adapter": getattr(app.generator, "adapter", "") or None,
-            "summary": gen_metrics.summarise(rows), "answers": answers}
+            "summary": gen_metrics.summarise(rows), "model_summary": gen_metrics.summarise(model_rows),
+            "answers": answers}
 
 
 BENCH_QUESTIONS = (

@@ -30,6 +30,9 @@ from .answer import (
 )
 from .prompts import LANGS, PromptLibrary
 
+# Reply flags that mark an honest "I cannot answer this" without the no-evidence text.
+HONEST_FLAGS = frozenset({"no_evidence", "route_out_of_scope"})
+
 _EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -99,7 +102,8 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
         support = None
     honest = None
     if answerable is False:
-        honest = int("no_evidence" in flags or _is_no_evidence(answer_text, prompts))
+        # An explicit out-of-scope refusal is honest too: it claims nothing and cites nothing.
+        honest = int(bool(HONEST_FLAGS.intersection(flags)) or _is_no_evidence(answer_text, prompts))
     return {
         "question": question,
         "lang": lang,
@@ -114,6 +118,21 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
         "rouge_l": rouge_l(body, reference, lang) if reference else None,
         "latency_ms": float(latency_ms),
     }
+
+
+def score_model_text(*, question: str, lang: str, model_text: str, passages_by_n: dict[int, str],
+                     answerable: bool | None, reference: str | None, latency_ms: float,
+                     prompts: PromptLibrary | None = None) -> dict:
+    """The same row for what the model generated, before the engine's safeguards (cut-off and
+    echo checks, unsupported-sentence removal, the quoted-passage fallback). Comparing models on
+    the final reply alone hides them: a base model that always falls back scores the fallback's
+    perfect support. ``fallback`` does not apply to raw text and is left out."""
+    row = score_answer(question=question, lang=lang, answer_text=model_text, passages_by_n=passages_by_n,
+                       citations=[], flags=[], answerable=answerable, reference=reference,
+                       latency_ms=latency_ms, prompts=prompts)
+    row["fallback"] = None
+    row["empty"] = int(not model_text.strip())
+    return row
 
 
 def _is_metric(value: object) -> bool:

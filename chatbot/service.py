@@ -63,6 +63,9 @@ class ConsultationResult:
     query: str = ""
     message_id: int | None = None
     disposition: dict | None = None  # {"level", "line"} from the triage engine, own symptoms only
+    # What the model itself generated, before finalisation (None: no model call). Not part of
+    # ``to_json``: patients see ``answer``; ``eval generation`` scores both to compare models.
+    model_text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -223,6 +226,7 @@ class ConsultationService:
         yield ReplyEvent("sources", [p.to_json() for p in given])
 
         raw, ttft_ms, gen_flags = yield from self._generate(messages)
+        model_text = raw
         flags += gen_flags
         if gen_flags:
             raw = ""  # a cut-off answer is not trusted: finalisation falls back to the passages
@@ -250,7 +254,7 @@ class ConsultationService:
             flags=_dedupe(flags),
             timings={"retrieval_ms": round(retrieval_ms, 1), "ttft_ms": round(ttft_ms, 1),
                      "total_ms": round(total_ms, 1)},
-            backend=self.generator.name, query=query, disposition=disposition)
+            backend=self.generator.name, query=query, disposition=disposition, model_text=model_text)
         result.message_id = self._store(session_id, cleaned, lang, result, evidence=strength)
         yield ReplyEvent("final", result)
 

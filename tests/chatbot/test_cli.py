@@ -181,6 +181,11 @@ def test_eval_generation(tmp_path, cli_index, fake_env):
     human = runner.invoke(app, ["eval", "generation", str(qfile), "--index", str(index), "--backend", "fake"])
     assert human.exit_code == 0 and "language_match=1.000" in human.stdout
     assert len(data["answers"]) == 2 and "query_rewritten" in data["answers"][1]["flags"]
+    # both questions reached the (fake) model: its own text is scored beside the replies
+    assert data["model_summary"]["n"] == 2
+    first = data["answers"][0]
+    assert first["model_answer"].endswith("[1]") and first["model"]["citation_valid"] == 1
+    assert "model text (before the engine's safeguards)" in human.stdout
 
 
 def test_bench_chat_writes_json(tmp_path, cli_index, fake_env):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.gen_metrics import rouge_l, score_answer, summarise
+from chatbot.gen_metrics import rouge_l, score_answer, score_model_text, summarise
 from chatbot.prompts import PromptLibrary
 
 PROMPTS = PromptLibrary()
@@ -110,3 +110,30 @@ def test_summarise_means_skip_none_and_split_by_language():
 
 def test_summarise_empty():
     assert summarise([]) == {"n": 0, "means": {}, "counts": {}, "by_lang": {}}
+
+
+@pytest.mark.parametrize("flags,lang", [(["route_out_of_scope"], "en"), (["route_out_of_scope"], "zh")])
+def test_an_out_of_scope_refusal_counts_as_honest(flags, lang):
+    refusal = PROMPTS.text(lang, "route.out_of_scope")
+    row = _row(answer_text=refusal, flags=flags, lang=lang, answerable=False, reference=None)
+    assert row["honest_no_source"] == 1
+
+
+def test_model_text_is_scored_without_the_engines_fallback():
+    # The fallback's quotes score perfect support; the model text it replaced is judged on its own.
+    invented = "Gout is cured by eating chocolate daily [1]."
+    row = score_model_text(question="What causes gout?", lang="en", model_text=invented,
+                           passages_by_n={1: "Gout is caused by uric acid crystals in the joints."},
+                           answerable=True, reference=None, latency_ms=10.0)
+    assert row["support"] == 0.0 and row["fallback"] is None and row["empty"] == 0
+    empty = score_model_text(question="痛风是什么原因？", lang="zh", model_text="", passages_by_n={1: "痛风是尿酸结晶引起的。"},
+                             answerable=True, reference=None, latency_ms=10.0)
+    assert empty["empty"] == 1 and empty["has_citation"] == 0
+
+
+def test_model_text_saying_no_source_is_honest():
+    row = score_model_text(question="zuranolone side effects?", lang="en",
+                           model_text=PROMPTS.text("en", "answer.no_evidence"),
+                           passages_by_n={1: "Nausea is a side effect of bromocriptine."},
+                           answerable=False, reference=None, latency_ms=10.0)
+    assert row["honest_no_source"] == 1

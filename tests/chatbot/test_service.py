@@ -85,6 +85,7 @@ def test_weak_evidence_says_so_without_calling_the_model(built_index, tmp_path):
     assert gen.calls == []
     assert "no_evidence" in result.flags and result.citations == []
     assert result.answer == PROMPTS.text("en", "answer.no_evidence")
+    assert result.model_text is None  # nothing generated: eval scores no model text here
 
 
 @pytest.mark.parametrize("generator,flag", [
@@ -98,6 +99,10 @@ def test_bad_generation_falls_back_to_extractive(built_index, tmp_path, generato
     assert "fallback_extractive" in result.flags and flag in result.flags
     assert result.citations and result.citations[0]["doc_id"] == "asthma"
     assert "[1]" in result.answer
+    # what the model said is kept for evaluation even though the patient got the fallback
+    replies = {"degenerate": "the the the", "wrong_language": "哮喘"}
+    if flag in replies:
+        assert result.model_text.startswith(replies[flag])
 
 
 def test_recited_instructions_are_not_an_answer(built_index, tmp_path):
