@@ -12,8 +12,11 @@ Kinds (``kind`` field):
   sentences (MIT).
 - ``zh_en``: a Chinese question answered from an English MedQuAD passage; question and Chinese
   answer written for this project (``data/finetune/written_zh_en.jsonl``).
-- ``no_source``: a question given passages retrieved for an unrelated question; target = the
-  engine's own ``answer.no_evidence`` message, no citation.
+- ``no_source``: a question whose passages cannot answer it; target = the engine's own
+  ``answer.no_evidence`` message, no citation. Two variants (``negative`` field): ``far``, the
+  passages retrieved for an unrelated question; ``near``, the passages retrieved for this very
+  question once every passage on its topic is removed -- the case real patients meet (a drug or
+  disease the corpus lacks, answered by passages about a neighbouring one).
 - ``*_multiturn``: an ``en``/``zh`` example with one earlier exchange in the history.
 
 The gold passage sits among the passages retrieval returns for the question: where retrieval
@@ -67,7 +70,10 @@ class DataConfig:
     test_size: int = 60
     # Shares of the train split (the rest are en/zh single-turn, half each). zh_en takes every
     # written example of the train split, up to this share.
-    share_no_source: float = 0.10
+    share_no_source: float = 0.18  # 0.10 left the model never refusing on unseen topics (FINETUNE.md)
+    # Of the no-source examples, the share that are ``near`` (own retrieval minus the topic): far
+    # negatives alone taught the model to refuse only when nothing looks related.
+    share_near_negative: float = 0.8
     share_multiturn: float = 0.10
     share_zh_en: float = 0.10
     dev_percent: int = 5  # of document groups, by hash
@@ -85,6 +91,8 @@ class DataConfig:
         shares = self.share_no_source + self.share_multiturn + self.share_zh_en
         if not 0 <= shares < 1:
             raise DataBuildError("the kind shares must add up to less than 1")
+        if not 0 <= self.share_near_negative <= 1:
+            raise DataBuildError("share_near_negative must be between 0 and 1")
         if self.dev_percent + self.test_percent >= 100 or min(self.dev_percent, self.test_percent) < 0:
             raise DataBuildError("dev_percent + test_percent must be < 100")
         if min(self.train_size, self.dev_size, self.test_size) < 0:
@@ -288,6 +296,33 @@ def target_in_passage(units: list[str], passage_text: str) -> bool:
     return True
 
 
+# --- topic overlap (near negatives) ----------------------------------------------------------
+
+# Words and characters of the question's form, not its topic: "What causes X", "X怎么治疗".
+_EN_FORM = frozenset("""what which when where does cause causes caused treat treated treatment
+treatments symptom symptoms sign signs have with from that this about there their people many
+information outlook risk prevent prevention diagnose diagnosed diagnosis test tests exams research
+genetic changes inherited inheritance frequency stages complications considerations support groups
+being should could would your often common how who is are the for and can of to in on an""".split())
+_ZH_FORM = set("怎么办什么吗呢啊吧的了是有能可以如何要需该会病症治疗引起原因好注意吃哪些还请问患者一个我你他她这那个"
+               "得了就都很最和与及或在后前时候应当样些会不没多少种类型方法情况严重咋啥调理医预防常见平时用服人们到"
+               "上下大小中对为被让给把着过如果比较点一问题出现经常总是")
+
+
+def topic_terms(text: str) -> set[str]:
+    """Content words (en, 4+ letters, not question form) and CJK characters that are not question
+    form. Single characters, not bigrams: "肝胃病" and "胃病" share only "胃", and a near negative
+    must not be on the topic at all (a wrong "no source" label is worse than a missing example)."""
+    words = {w for w in re.findall(r"[a-z]{4,}", text.casefold()) if w not in _EN_FORM}
+    return words | {ch for ch in text if _CJK.match(ch) and ch not in _ZH_FORM}
+
+
+def off_topic(question: str, passage: Passage) -> bool:
+    """True when the passage's title and stored question share no topic term with the question."""
+    terms = topic_terms(question)
+    return bool(terms) and not terms & topic_terms(f"{passage.title} {passage.question}")
+
+
 # --- the build -------------------------------------------------------------------------------
 
 
@@ -482,13 +517,24 @@ def _build_split(split: str, pool: dict[str, list[Candidate]], size: int, cfg: D
             break
         retrieved = retriever.search(c.question, k=cfg.passages + 3, lang=c.lang)
         retrieved_cache.append(retrieved)
+        negative = None
         if kind == "no_source":
-            # Passages retrieved for another question of the build, none from this one's group.
-            pool_ = [r for r in retrieved_cache[:-1]
-                     if all(doc_group(p.doc_id) != c.group for p in r[: cfg.passages])]
-            if not pool_:
-                continue
-            passages = rng.choice(pool_)[: cfg.passages]
+            passages = []
+            if rng.random() < cfg.share_near_negative:
+                # This question's own retrieval, deeper, with every passage on its topic removed.
+                deeper = retriever.search(c.question, k=40, lang=c.lang)  # deep: the top is on topic
+                # Same-language passages only: topic terms cannot tell whether an English
+                # passage is on a Chinese question's topic ("Gas in the Digestive Tract" is).
+                passages = [p for p in deeper if doc_group(p.doc_id) != c.group and p.lang == c.lang
+                            and off_topic(c.question, p)][: cfg.passages]
+                negative = "near" if len(passages) == cfg.passages else None
+            if negative is None:
+                # Passages retrieved for another question of the build, none from this one's group.
+                pool_ = [r for r in retrieved_cache[:-1]
+                         if all(doc_group(p.doc_id) != c.group for p in r[: cfg.passages])]
+                if not pool_:
+                    continue
+                passages, negative = rng.choice(pool_)[: cfg.passages], "far"
             target = renderer.no_evidence(c.lang)
         else:
             passages = _place_gold(c.gold, retrieved, cfg.passages, rng)
@@ -509,6 +555,7 @@ def _build_split(split: str, pool: dict[str, list[Candidate]], size: int, cfg: D
             "id": f"{split}_{len(rows):04d}_{c.id}", "split": split, "kind": kind, "lang": c.lang,
             "source": "engine" if kind == "no_source" else c.source, "group": c.group,
             "question": c.question, "gold_doc": None if kind == "no_source" else c.gold.doc_id,
+            **({"negative": negative} if negative else {}),
             "passages": [p.doc_id for p in given],
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "target": target + GEMMA_END_OF_TURN,
@@ -530,6 +577,7 @@ def _with_history(c: Candidate, prev: Candidate, renderer: Renderer, lang: str) 
 def _counts(rows: list[dict]) -> dict[str, Any]:
     return {"total": len(rows), "by_lang": dict(Counter(r["lang"] for r in rows)),
             "by_kind": dict(Counter(r["kind"] for r in rows)),
+            "by_negative": dict(Counter(r["negative"] for r in rows if r.get("negative"))),
             "by_source": dict(Counter(r["source"] for r in rows)),
             "groups": len({r["group"] for r in rows})}
 
@@ -561,7 +609,11 @@ def data_card(cfg: DataConfig, stats: dict[str, Any]) -> str:
         sources = ", ".join(f"{k} {v}" for k, v in sorted(c["by_source"].items()))
         lines.append(f"| {split} | {c['total']} | {c['by_lang'].get('en', 0)} | {c['by_lang'].get('zh', 0)} "
                      f"| {kinds} | {sources} | {c['groups']} |")
-    lines += ["", "## Filtering", "",
+    lines += ["", "No-source examples by variant (near: the question's own retrieval with its topic removed; "
+              "far: passages retrieved for another question): "
+              + "; ".join(f"{split} " + (", ".join(f"{k} {v}" for k, v in sorted(c.get("by_negative", {}).items())) or "none")
+                          for split, c in stats["splits"].items()) + ".",
+              "", "## Filtering", "",
               "Dropped before sampling (duplicates by folded question text and by target text, targets "
               f"outside {cfg.en_words[0]}-{cfg.en_words[1]} English words / {cfg.zh_chars[0]}-{cfg.zh_chars[1]} "
               "Chinese characters, targets the passage budget cut off, prompts over "

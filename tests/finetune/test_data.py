@@ -163,3 +163,43 @@ def test_bad_config_is_refused():
 
     with pytest.raises(DataBuildError):
         DataConfig(share_no_source=0.6, share_multiturn=0.5)
+
+
+TOPICS_EN = ["glaucoma", "asthma", "gout", "psoriasis", "anemia", "migraine", "shingles", "scabies"]
+TOPICS_ZH = ["胃炎", "痛风", "哮喘", "湿疹", "贫血", "偏头痛", "带状疱疹", "鼻炎"]
+
+
+def _topic_doc(i: int, lang: str) -> Doc:
+    topic = (TOPICS_EN if lang == "en" else TOPICS_ZH)[i % 8]
+    n = i // 8
+    question = f"What causes {topic} {n} ?" if lang == "en" else f"{topic}{n}型是什么原因引起的？"
+    doc = _doc(i, lang, question=question)
+    doc.passage.title = topic if lang == "en" else question
+    doc.passage.lang = lang
+    return doc
+
+
+def test_near_negatives_keep_related_passages_but_none_on_the_topic(tmp_path):
+    docs = [_topic_doc(i, "en") for i in range(64)] + [_topic_doc(i, "zh") for i in range(64)]
+    cfg = DataConfig(out_dir=str(tmp_path / "ft"), written_file=str(tmp_path / "none.jsonl"),
+                     eval_dir=str(tmp_path / "no_eval"), train_size=40, dev_size=0, test_size=0,
+                     dev_percent=0, test_percent=0, share_no_source=0.3, share_near_negative=1.0,
+                     train_passage_tokens=0)
+    stats = build(cfg, retriever=FakeRetriever(docs), counter=lambda t: len(t) // 3, docs=docs,
+                  echo=lambda _m: None)
+    rows = [json.loads(line) for line in (tmp_path / "ft" / "train.jsonl").read_text().splitlines()]
+    near = [r for r in rows if r.get("negative") == "near"]
+    assert {r["lang"] for r in near} == {"en", "zh"}
+    by_id = {d.doc_id: d for d in docs}
+    topics = TOPICS_EN + TOPICS_ZH
+    for row in near:
+        topic = next(t for t in topics if t in row["question"])
+        assert all(topic not in by_id[doc_id].question for doc_id in row["passages"]), row
+        assert row["target"].startswith(PromptLibrary().text(row["lang"], "answer.no_evidence"))
+    assert stats["splits"]["train"]["by_negative"]["near"] == len(near)
+    assert "near " in (tmp_path / "ft" / "DATA_CARD.md").read_text()
+
+
+def test_near_negative_share_is_checked():
+    with pytest.raises(Exception, match="share_near_negative"):
+        DataConfig(share_near_negative=1.5)
