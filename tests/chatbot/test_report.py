@@ -83,9 +83,24 @@ def test_unknown_section_is_a_clear_error(tmp_path, built_index, toy_eval):
     assert result.exit_code == 2 and "unknown report section" in result.output
 
 
+def test_eval_sets_are_the_dev_file_then_every_holdout(tmp_path, monkeypatch):
+    for name in ("safety_dev.jsonl", "safety_holdout2.jsonl", "safety_holdout.jsonl", "triage_dev.jsonl"):
+        (tmp_path / name).write_text("{}\n")
+    monkeypatch.setattr(R, "EVAL_DIR", tmp_path)
+    assert R.eval_sets("safety") == ["safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout2.jsonl"]
+    assert R.eval_sets("triage") == ["triage_dev.jsonl"]
+
+
+def test_comparison_pairs_base_and_finetuned_per_view():
+    base = {"means": {"support": 1.0, "rouge_l": 0.5}, "model_text": {"means": {"support": 0.2}}}
+    tuned = {"means": {"support": 0.98, "rouge_l": 0.7}, "model_text": {"means": {"support": 0.9}}}
+    table = R.comparison(base, tuned)
+    assert table["reply"]["rouge_l"] == {"base": 0.5, "finetuned": 0.7}
+    assert table["model text"] == {"support": {"base": 0.2, "finetuned": 0.9}}
+
+
 def test_safety_and_triage_sections_agree_with_their_own_eval_commands(tmp_path, built_index, monkeypatch):
-    monkeypatch.setattr(R, "SAFETY_SETS", ("safety_dev.jsonl",))
-    monkeypatch.setattr(R, "TRIAGE_SETS", ("triage_dev.jsonl",))
+    monkeypatch.setattr(R, "eval_sets", lambda prefix: [f"{prefix}_dev.jsonl"])
     monkeypatch.setenv("MEDCHAT_PATHS__DATABASE", str(tmp_path / "chat.sqlite"))
     monkeypatch.setenv("MEDCHAT_CLASSIFIER__ENABLED", "false")
     out = tmp_path / "report"
@@ -120,6 +135,7 @@ def test_lora_section_compares_base_and_finetuned_through_the_engine(tmp_path, b
                                  "--backend", "fake", "--only", "lora"])
     assert result.exit_code == 0, result.output
     lora = json.loads((out / "report.json").read_text())["sections"][0]
-    assert seen == ["none", "auto"] and set(lora["metrics"]) == {"base", "finetuned", "training"}
+    assert seen == ["none", "auto"] and set(lora["metrics"]) == {"comparison", "base", "finetuned", "training"}
+    assert set(lora["metrics"]["comparison"]) == {"reply", "model text"}
     assert lora["metrics"]["base"]["n"] == 1 and lora["metrics"]["training"]["steps"] >= 1
     assert "--adapter none" in lora["commands"][0] and "--adapter auto" in lora["commands"][1]
