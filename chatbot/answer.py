@@ -259,6 +259,30 @@ def strip_prompt_echo(text: str, passages: Sequence[Passage],
     return _tidy(_drop_spans(cleaned, copied)), True
 
 
+def _letters(text: str) -> str:
+    """Words and CJK characters only: "糖尿病早期有哪些症状[2]。" -> "糖尿病早期有哪些症状"."""
+    return re.sub(r"[\W_]+", "", _strip_markers(text)).casefold()
+
+
+# Shortest copied piece that counts as an echo: a 6-character Chinese clause or a 3-word English
+# phrase. Shorter pieces ("高血压。", "Yes.") occur in real answers that happen to share them.
+QUESTION_ECHO_MIN = {"zh": 6, "en": 14}
+
+
+def strip_question_echo(text: str, question: str, lang: str) -> tuple[str, bool]:
+    """Remove sentences copied from the patient's question ("糖尿病早期有哪些症状[2]。" answering
+    "糖尿病早期有哪些症状？"): a small model restating the question with a marker looks like a cited
+    answer and says nothing. Returns (text, whether anything was removed)."""
+    asked = _letters(question)
+    if not asked:
+        return text, False
+    drop = [(s, e) for s, e in sentence_spans(text)
+            if len(piece := _letters(text[s:e])) >= QUESTION_ECHO_MIN.get(lang, 14) and piece in asked]
+    if not drop:
+        return text, False
+    return _tidy(_drop_spans(text, drop)), True
+
+
 # --- sentences -------------------------------------------------------------------------------
 
 # A sentence ends at Chinese or Latin end punctuation, or at a line break. A period only ends a
@@ -857,7 +881,8 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     Order matters: echoed prompt scaffolding goes first; markers are cleaned next (a dose
     sentence removed later may take its marker with it, and citations are read from the final
     text); an honest "no reliable source" reply is recognised before copied instructions are
-    removed (it is one of them); doses are checked before validation (an answer left empty by
+    removed (it is one of them), and sentences restating the patient's question after them (flag
+    "question_echo"); doses are checked before validation (an answer left empty by
     dose removal falls back); then sentences the passages they cite do not support are removed
     (flag "unsupported_removed"); validation runs on the body without notes.
     With no passages at all, or when the model itself says it has no reliable source (and cites
@@ -880,6 +905,9 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     text, copied = strip_prompt_echo(text, passages, _prompt_templates(lang, prompts))
     if echoed or copied:
         flags.insert(0, "prompt_echo")
+    text, restated = strip_question_echo(text, question, lang)
+    if restated:
+        flags.append("question_echo")
     text, doses = _remove_dose_sentences(text, passages)
     if doses:
         flags.append("dose_removed")

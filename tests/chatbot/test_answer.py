@@ -502,3 +502,27 @@ def test_unsupported_sentences_chinese_answer_from_chinese_passage():
     text, removed = A.remove_unsupported_sentences(kept + "每天喝红酒可以根治高血压，不用吃药[1]。", [ZH_HBP], "zh")
     assert text == kept and removed == 1
     assert A.remove_unsupported_sentences(kept, [ZH_HBP], "zh") == (kept, 0)
+
+
+@pytest.mark.parametrize("raw,question,lang,kept", [
+    ("糖尿病早期有哪些症状[1]。老是口渴、尿多是不是糖尿病[1]。", "糖尿病早期有哪些症状？老是口渴、尿多是不是糖尿病", "zh", ""),
+    ("What causes gout [1]. Gout is caused by uric acid crystals [1].", "What causes gout?", "en",
+     "Gout is caused by uric acid crystals [1]."),
+    # short shared pieces are not echoes: real answers repeat the disease name
+    ("高血压[1]。高血压需要长期服药控制[1]。", "高血压怎么治疗？", "zh", "高血压[1]。高血压需要长期服药控制[1]。"),
+])
+def test_sentences_restating_the_question_are_removed(raw, question, lang, kept):
+    from chatbot.answer import strip_question_echo
+
+    text, removed = strip_question_echo(raw, question, lang)
+    assert text == kept and removed == (text != raw)
+
+
+def test_an_answer_that_only_restates_the_question_falls_back_to_the_passages():
+    passages = [Passage(id="d#0", doc_id="d", text="Many people with diabetes experience extreme thirst "
+                        "and a frequent need to urinate.", title="Diabetes", url="", source="MedQuAD", lang="en",
+                        score=1.0)]
+    answer = A.finalise("糖尿病早期有哪些症状[1]。老是口渴、尿多是不是糖尿病[1]。", "zh", passages, PROMPTS,
+                      question="糖尿病早期有哪些症状？老是口渴、尿多是不是糖尿病")
+    assert "question_echo" in answer.flags and "fallback_extractive" in answer.flags
+    assert "extreme thirst" in answer.text
