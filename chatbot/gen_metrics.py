@@ -94,16 +94,19 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
     prompts = prompts or PromptLibrary()
     markers = list(dict.fromkeys([*find_citations(answer_text), *citations]))
     body = strip_boilerplate(answer_text, prompts)
-    if passages_by_n:
+    says_no_source = "no_evidence" in flags or _is_no_evidence(answer_text, prompts)
+    if passages_by_n and not (says_no_source and not markers):
         citation_valid: int | None = int(bool(markers) and all(n in passages_by_n for n in markers))
         support: float | None = supported_share(body, passages_by_n, lang)
-    else:  # a no-evidence answer: a marker would point nowhere, there is nothing to support
+    else:
+        # No passages, or the honest "no reliable source" reply: it claims nothing, so there is
+        # nothing to cite or support (honesty is scored on its own); a marker still counts wrong.
         citation_valid = 0 if markers else None
         support = None
     honest = None
     if answerable is False:
         # An explicit out-of-scope refusal is honest too: it claims nothing and cites nothing.
-        honest = int(bool(HONEST_FLAGS.intersection(flags)) or _is_no_evidence(answer_text, prompts))
+        honest = int(says_no_source or bool(HONEST_FLAGS.intersection(flags)))
     return {
         "question": question,
         "lang": lang,
@@ -115,6 +118,8 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
         "degenerate": int(is_degenerate(answer_text, lang)),
         "support": support,
         "honest_no_source": honest,
+        # The other side of honesty: "no reliable source" on a question the corpus does answer.
+        "over_refusal": int(says_no_source) if answerable is True else None,
         "rouge_l": rouge_l(body, reference, lang) if reference else None,
         "latency_ms": float(latency_ms),
     }

@@ -148,7 +148,8 @@ def _generation_metrics(result: dict) -> dict:
 
 
 # The metrics issue 6 compares base and finetuned on (latency aside), in report order.
-COMPARED = ("language_match", "citation_valid", "support", "repetition", "honest_no_source", "rouge_l")
+COMPARED = ("language_match", "citation_valid", "support", "repetition", "honest_no_source", "over_refusal",
+            "rouge_l")
 
 
 def comparison(base: dict, tuned: dict) -> dict[str, dict[str, dict[str, float]]]:

@@ -51,6 +51,7 @@ def test_score_answer_good_answer():
         "has_citation": 1, "fallback": 0, "repetition": 0.0, "degenerate": 0,
         "support": 1.0,             # the disclaimer is boilerplate, not an unsupported claim
         "honest_no_source": None,   # only judged for unanswerable questions
+        "over_refusal": 0,          # an answerable question, answered
         "rouge_l": 1.0,             # the disclaimer is not compared with the reference either
         "latency_ms": 1234.5,
     }
@@ -137,3 +138,19 @@ def test_model_text_saying_no_source_is_honest():
                            passages_by_n={1: "Nausea is a side effect of bromocriptine."},
                            answerable=False, reference=None, latency_ms=10.0)
     assert row["honest_no_source"] == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_no_source_reply_with_passages_is_not_a_citation_or_support_failure(lang):
+    # The model was shown passages and honestly said they do not answer: nothing to cite.
+    row = _row(answer_text=PROMPTS.text(lang, "answer.no_evidence"), citations=[], flags=[], lang=lang,
+               answerable=False, reference=None)
+    assert row["citation_valid"] is None and row["support"] is None and row["honest_no_source"] == 1
+    assert row["has_citation"] == 0
+
+
+def test_over_refusal_is_scored_on_answerable_questions_only():
+    no_source = PROMPTS.text("en", "answer.no_evidence")
+    assert _row(answer_text=no_source, citations=[], answerable=True)["over_refusal"] == 1
+    assert _row(answerable=True)["over_refusal"] == 0
+    assert _row(answer_text=no_source, citations=[], answerable=False)["over_refusal"] is None
