@@ -23,6 +23,7 @@ from .conftest import KeywordScreen, assess, codes
     # light sensitivity: an eye problem without fever (NHS red eye: urgent), meningitis with one
     ("女，32岁，一只眼睛红痛，怕光，看东西有点模糊", "urgent"),
     ("painful red eye and sensitivity to light since this morning", "urgent"),
+    ("双眼发红有点疼，见不得光，戴隐形眼镜", "urgent"),
     ("fever of 39 with a headache and sensitivity to light", "emergency"),
     ("发烧39度，头痛，怕光", "emergency"),
     ("打篮球手指擦破点皮，已经不出血了", "self_care"),
