@@ -84,6 +84,7 @@ class Markers:
     history: re.Pattern[str]
     residual: re.Pattern[str]
     history_override: re.Pattern[str]
+    history_carry: re.Pattern[str]     # a strong "now" after the history marker covers what follows
     info: re.Pattern[str]
     info_override: re.Pattern[str]
     enumeration: re.Pattern[str]

@@ -100,11 +100,21 @@ class _Context:
         result = False
         sentence, clause = self.text[ss:se], self.text[cs:ce]
         if self.m.history.search(sentence):
-            now = bool(self.m.history_override.search(clause))
+            now = bool(self.m.history_override.search(clause)) or self._carried_now(sentence, start - ss)
             lasting = bool(self.m.residual.search(clause))
             result = not now or lasting
         self._memo[key] = result
         return result
+
+    def _carried_now(self, sentence: str, rel: int) -> bool:
+        """"Had surgery last week, now high fever, confused and barely peeing": a strong present
+        marker that comes after the last history marker before the term, and before the term,
+        moves the rest of the sentence back to the present. A history marker after the term
+        ("confused, had surgery last week") is not affected."""
+        last = max((h.end() for h in self.m.history.finditer(sentence) if h.start() < rel), default=None)
+        if last is None:
+            return False
+        return any(last <= c.start() < rel for c in self.m.history_carry.finditer(sentence))
 
     def informational(self, start: int) -> bool:
         cs, ce = self.clause(start)

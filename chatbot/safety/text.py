@@ -123,7 +123,7 @@ _EN_NUMBERS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, 
 
 def parse_number(raw: str) -> float | None:
     """'30' -> 30, '3.5' -> 3.5, '三十' -> 30, '二十几' -> 23, '十五' -> 15, 'twenty' -> 20,
-    '一个半' -> 1.5; None when it is not a number."""
+    '一个半' -> 1.5, '三十八点五' -> 38.5; None when it is not a number."""
     raw = raw.strip().lower()
     if not raw:
         return None
@@ -136,6 +136,13 @@ def parse_number(raw: str) -> float | None:
     parts = raw.split("-")
     if len(parts) == 2 and all(p in _EN_NUMBERS for p in parts):   # twenty-five
         return float(_EN_NUMBERS[parts[0]] + _EN_NUMBERS[parts[1]])
+    if "点" in raw:   # 三十八点五 = 38.5: the digits after 点 are decimals, one by one
+        whole, _, frac = raw.partition("点")
+        head = parse_number(whole)
+        digits = [_ZH_DIGITS.get(ch) for ch in frac]
+        if head is None or not digits or any(d is None for d in digits):
+            return None
+        return head + float("0." + "".join(str(d) for d in digits))
     half = 0.5 if raw.endswith("半") else 0.0
     raw = raw.rstrip("个半")
     if not raw:

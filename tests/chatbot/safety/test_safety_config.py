@@ -96,7 +96,8 @@ def test_typo_variants_are_one_slip_away():
 
 @pytest.mark.parametrize("raw,value", [("30", 30), ("三十", 30), ("二十几", 23), ("十五", 15),
                                        ("一百", 100), ("twenty", 20), ("twenty-five", 25),
-                                       ("一个半", 1.5), ("两", 2), ("abc", None)])
+                                       ("一个半", 1.5), ("两", 2), ("abc", None),
+                                       ("三十八点五", 38.5), ("四十点二", 40.2), ("三十八点", None)])
 def test_numbers_in_both_scripts(raw, value):
     assert parse_number(raw) == value
 

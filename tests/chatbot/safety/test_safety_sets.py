@@ -1,4 +1,4 @@
-"""The shipped safety sets as a regression guard: every emergency in the dev set and the three
+"""The shipped safety sets as a regression guard: every emergency in the dev set and the four
 (now tuning) held-back sets is caught, and false alarms stay at or under the 5 % target."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from chatbot.safety import RedFlagScreen
 from chatbot.safety.evaluation import read_cases, run_safety_eval
 from chatbot.settings import PROJECT_ROOT, SafetySettings
 
-SETS = ["safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout2.jsonl", "safety_holdout3.jsonl"]
+SETS = ["safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout2.jsonl", "safety_holdout3.jsonl",
+        "safety_holdout4.jsonl"]
 
 
 @pytest.mark.parametrize("name", SETS)

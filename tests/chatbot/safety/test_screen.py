@@ -77,6 +77,12 @@ def test_negation_scope(text, category):
     "以前晕倒过一次",
     "I attempted suicide ten years ago and I am doing well now",
     "我爷爷中风后遗症怎么康复",
+    # a space between Chinese characters is a clause break: 现在 in a later clause does not
+    # bring the earlier one back to the present
+    "以前有过想不开的时候 现在好多了 在吃舍曲林",
+    "上次过敏性休克是五年前 现在随身带肾上腺素笔",
+    # a history marker after the term is still history
+    "my dad was confused and had a high fever after surgery last year, what causes that",
 ])
 def test_history_does_not_fire(text):
     assert SCREEN.hits(text) == []
@@ -86,6 +92,9 @@ def test_history_does_not_fire(text):
     ("my dad had a stroke in 2019 and right now his face is drooping again", "stroke"),
     ("我妈三年前中风过，今天早上突然又说不出话了", "stroke"),
     ("我五年前做过支架，刚才胸口突然剧痛", "cardiac"),
+    # a strong "now" after the history marker carries to the clauses after it
+    ("my dad had surgery last week, now high fever, confused and barely peeing", "sepsis"),
+    ("my mom had a stroke last year, today fever and she is confused and not making sense", "sepsis"),
 ])
 def test_a_new_event_after_history_fires(text, category):
     assert category in cats(text)
@@ -97,6 +106,8 @@ def test_a_new_event_after_history_fires(text, category):
     "how to prevent carbon monoxide poisoning", "what should I do if someone has a seizure?",
     "中风有哪些前兆？", "心梗的症状是什么", "怎么预防脑梗", "如果有人突然晕倒应该怎么急救",
     "what are the signs of a stroke, like face drooping?",
+    "what does anaphylaxis look like and when should you use an epipen",
+    "看新闻说有人吃河豚中毒了 河豚毒素是什么原理",
 ])
 def test_information_questions_do_not_fire(text):
     assert SCREEN.hits(text) == []
@@ -118,6 +129,10 @@ def test_information_frame_with_a_present_event_fires(text, category):
     "I get short of breath on the stairs", "想死你了", "笑死我了", "this exam is killing me",
     "眼皮抽搐", "晚上小腿抽筋", "气得我吐血", "吃了两片布洛芬", "8个月宝宝发烧38度",
     "宝宝发烧3天了", "2个月宝宝体温37.5", "痛经疼得受不了",
+    # hyperbole and internet slang
+    "that puppy is so cute i'm having a heart attack", "尴尬到窒息", "美到窒息的风景",
+    "this spicy noodle is so hot i literally can't breathe lol", "我要被我儿子气晕过去了",
+    "宝宝两个月 体温三十七点五度",
 ])
 def test_mild_chronic_and_colloquial_messages_do_not_fire(text):
     assert SCREEN.hits(text) == []

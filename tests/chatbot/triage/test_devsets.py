@@ -16,7 +16,8 @@ from chatbot.triage.rules import load_rules
 
 EVAL = Path(__file__).resolve().parents[3] / "data" / "eval"
 FILES = {"triage_dev.jsonl": 120, "triage_holdout.jsonl": 45, "triage_holdout2.jsonl": 45,
-         "triage_holdout3.jsonl": 45, "triage_holdout4.jsonl": 45, "triage_holdout5.jsonl": 45}
+         "triage_holdout3.jsonl": 45, "triage_holdout4.jsonl": 45, "triage_holdout5.jsonl": 45,
+         "triage_holdout6.jsonl": 45}
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,15 @@ from .conftest import KeywordScreen, assess, codes
     ("感冒两天，流鼻涕，嗓子有点疼", "self_care"),
     ("被狗咬伤了手", "urgent"),
     ("bitten by a stray dog on the hand", "urgent"),
+    # light sensitivity: an eye problem without fever (NHS red eye: urgent), meningitis with one
+    ("女，32岁，一只眼睛红痛，怕光，看东西有点模糊", "urgent"),
+    ("painful red eye and sensitivity to light since this morning", "urgent"),
+    ("双眼发红有点疼，见不得光，戴隐形眼镜", "urgent"),
+    ("fever of 39 with a headache and sensitivity to light", "emergency"),
+    ("发烧39度，头痛，怕光", "emergency"),
+    ("打篮球手指擦破点皮，已经不出血了", "self_care"),
+    ("工作压力大，这两三天晚上睡不好", "self_care"),
+    ("stiff neck after sleeping awkwardly, can still turn it, no fever", "self_care"),
 ])
 def test_presentations_in_both_languages(engine, text, disposition):
     assert assess(engine, text).disposition == disposition
