@@ -14,9 +14,9 @@ from chatbot.classifier.labels import (EMOTIONS, INTENTS, KUAKE_QIC, MEDQUAD_QTY
                                        normalise_label)
 from chatbot.classifier.model import ClassifierModel, Head, ModelError
 from chatbot.classifier.runtime import TrainedClassifier
-from finetune.classifier.train import fit_temperature, pick_threshold
+from finetune.classifier.train import TrainConfig, fit_temperature, pick_threshold, train_classifier
 from knowledge_base.embedders import HashEmbedder
-from tests.chatbot.classifier_fixtures import train_tiny
+from tests.chatbot.classifier_fixtures import tiny_sets, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,30 @@ def test_corrupt_model_files_give_a_clear_error(tiny_model, tmp_path, damage):
     with pytest.raises(ModelError) as err:
         ClassifierModel.load(model)
     assert "medchat train classifier" in err.value.hint
+
+
+@pytest.mark.parametrize("svm_heads", [(), ("intent",), ("intent", "emotion")])
+def test_svm_and_logistic_heads_train_into_the_same_numpy_model(tmp_path, svm_heads):
+    """Either linear model ends in the same weights-and-temperature head, read by the same
+    numpy inference; metrics.json says which one each head is."""
+    cfg = TrainConfig(out=tmp_path / "m", cache=None, hash_dim=1024, held_share=0.2, c_grid=(10.0,),
+                      svm_c_grid=(1.0,), svm_heads=svm_heads, tune_bias=())
+    metrics = train_classifier(cfg, embedder=HashEmbedder(32), sets=tiny_sets(), log=lambda m: None)
+    for kind in ("intent", "emotion"):
+        want = "linear_svm" if kind in svm_heads else "logistic_regression"
+        assert metrics["heads"][kind]["model"] == want
+        assert metrics["heads"][kind]["C"] == (1.0 if kind in svm_heads else 10.0)
+    clf = tiny_classifier(tmp_path / "m", intent_threshold=0.0, emotion_threshold=0.0)
+    assert clf.classify("拔牙多少钱").intent.label == "cost"
+    assert clf.classify("How much does a filling cost").intent.label == "cost"
+    assert clf.classify("I am so angry, I want to complain").emotion.label == "anger"
+
+
+def test_train_config_rejects_unknown_svm_heads():
+    with pytest.raises(ValueError, match="svm_heads"):
+        TrainConfig(svm_heads=("intent", "tone"))
+    with pytest.raises(ValueError, match="grids"):
+        TrainConfig(svm_c_grid=())
 
 
 def test_head_rejects_an_invalid_threshold():
