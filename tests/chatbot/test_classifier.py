@@ -65,6 +65,16 @@ def test_ngrams_cover_chinese_characters_and_english_words():
     assert "wa b" not in ngrams(normalise_text("a 中文 b"), NGramConfig())
 
 
+def test_latin_words_get_character_ngrams_only_when_configured():
+    on = ngrams(normalise_text("Sooo annoyed 头痛"), NGramConfig(latin_char_max_n=5))
+    # word-boundary marks < >, 3- to 5-grams, only inside Latin words
+    assert {"l<so", "looo", "loo>", "l<sooo", "lsooo>", "l<an", "lyed>", "lannoy", "lnoyed"} <= set(on)
+    assert "l<annoy" not in on and "lannoyed" not in on  # 6-grams and longer: beyond the 5
+    assert not any(g.startswith("l") and ("头" in g or "痛" in g) for g in on)
+    off = ngrams(normalise_text("Sooo annoyed 头痛"), NGramConfig())
+    assert not any(g.startswith("l") for g in off) and set(off) < set(on)
+
+
 def test_hashed_features_are_deterministic_and_normalised():
     idx1, val1 = hashed("糖尿病能吃水果吗", NGramConfig(hash_dim=256))
     idx2, val2 = hashed("糖尿病能吃水果吗", NGramConfig(hash_dim=256))
@@ -76,6 +86,26 @@ def test_hashed_features_are_deterministic_and_normalised():
 def test_ngram_config_rejects_bad_sizes():
     with pytest.raises(ValueError, match="power of two"):
         NGramConfig(hash_dim=1000)
+    for n in (2, 7):
+        with pytest.raises(ValueError, match="latin_char_max_n"):
+            NGramConfig(latin_char_max_n=n)
+    with pytest.raises(ValueError, match="latin_char_max_n"):
+        TrainConfig(latin_char_max_n=1)
+
+
+def test_model_saved_before_latin_char_ngrams_loads_without_them(tiny_model, tmp_path):
+    """A round-1 config has no latin_char_max_n: it loads with the feature off, so its weights
+    see exactly the n-grams they were trained on."""
+    out, _ = tiny_model
+    assert json.loads((out / "config.json").read_text())["ngrams"]["latin_char_max_n"] == 5
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "weights.npz").write_bytes((out / "weights.npz").read_bytes())
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg["ngrams"]["latin_char_max_n"]
+    (old / "config.json").write_text(json.dumps(cfg))
+    assert ClassifierModel.load(old).ngrams.latin_char_max_n == 0
+    assert ClassifierModel.load(out).ngrams.latin_char_max_n == 5
 
 
 # -- trained head ----------------------------------------------------------------------------
