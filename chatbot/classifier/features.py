@@ -36,7 +36,7 @@ class NGramConfig:
     word_max_n: int = 2
     # Character 3..n-grams inside each Latin word ("<worried>" -> "<wo", "wor", …, "ied>"): they
     # read misspellings, elongations ("sooo") and word families (annoy/annoying/annoyed) that whole
-    # words miss; +3 points of GoEmotions dev macro-F1 at 5 (docs/CLASSIFIER.md). 0 turns them
+    # words miss; about +3 points of GoEmotions dev macro-F1 at 5 (docs/CLASSIFIER.md). 0 turns them
     # off, which is what a model saved before the field existed gets when loaded.
     latin_char_max_n: int = 0
 

@@ -48,7 +48,7 @@ class TrainConfig:
                 "for ~100k distinct n-grams"})
     latin_char_max_n: int = field(default=5, metadata={
         "help": "character 3..n-grams inside Latin words (0: off). 5 raised GoEmotions held-back "
-                "macro-F1 by 1.1 points and dev by 3 (docs/CLASSIFIER.md, round 2)"})
+                "macro-F1 by about 1 point and dev by about 3 (docs/CLASSIFIER.md, round 2)"})
     held_share: float = field(default=0.15, metadata={"help": "stratified share held back for calibration and dev figures"})
     seed: int = field(default=13, metadata={"help": "split and sampling seed"})
     medquad_cap: int = field(default=150, metadata={
