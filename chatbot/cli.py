@@ -820,7 +820,8 @@ def train_classifier_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     seed: int = typer.Option(13, "--seed", help="Split and sampling seed."),
     hash_dim: Optional[int] = typer.Option(None, "--hash-dim", help="n-gram hash buckets, a power of two (default 65536)."),
-    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 4)."),
+    linear: str = typer.Option("svm", "--linear", help="Head type for both heads: svm (one-vs-rest linear SVM) or logreg."),
+    c_values: Optional[list[float]] = typer.Option(None, "--c", help="Inverse L2 strength to try (repeatable; default 0.3 for svm, 4 for logreg)."),
     dense_scales: Optional[list[float]] = typer.Option(None, "--dense-scale", help="Embedding weight to try (repeatable; default 1)."),
 ) -> None:
     """Train the intent and emotion heads on KUAKE-QIC, MedQuAD qtypes, GoEmotions-Ekman and the
@@ -839,8 +840,11 @@ def train_classifier_cmd(
         kwargs["cache"] = None
     if hash_dim:
         kwargs["hash_dim"] = hash_dim
+    if linear not in ("svm", "logreg"):
+        raise KnowledgeBaseError(f"invalid training option: --linear {linear!r}", hint="use svm or logreg")
+    kwargs["svm_heads"] = ("intent", "emotion") if linear == "svm" else ()
     if c_values:
-        kwargs["c_grid"] = tuple(c_values)
+        kwargs["svm_c_grid" if linear == "svm" else "c_grid"] = tuple(c_values)
     if dense_scales:
         kwargs["dense_scales"] = tuple(dense_scales)
     try:

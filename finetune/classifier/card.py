@@ -24,8 +24,8 @@ def model_card(config: dict, metrics: dict) -> str:
         "Two linear softmax heads over `[USE-multilingual sentence embedding (512-d) ⊕ hashed "
         "character/word n-grams]`, temperature-scaled, with a confidence threshold each (below it the "
         "label is `other` / `neutral`). Inference is numpy only (`chatbot.classifier`); training is "
-        "`finetune.classifier` (scikit-learn logistic regression). Design and label maps: "
-        "docs/CLASSIFIER.md.", "",
+        "`finetune.classifier` (scikit-learn: one-vs-rest linear SVM or multinomial logistic "
+        "regression per head, see the table below). Design and label maps: docs/CLASSIFIER.md.", "",
         f"- encoder: `{config['encoder']}` ({config['dim']}-d); n-grams: {config['ngrams']}",
         f"- trained: {config.get('trained_at', '?')} in {config.get('train_seconds', '?')} s",
         f"- exact command: `{config.get('train_command', 'medchat train classifier')}` "
@@ -36,11 +36,12 @@ def model_card(config: dict, metrics: dict) -> str:
         "Emotions: " + ", ".join(f"`{k}` {zh}" for k, (zh, _) in EMOTIONS.items()) + ".", "",
         "## Training data and licences", "", LICENCES, "",
         "## Figures on the held-back part (stratified 15 %, never trained on)", "",
-        "| head | n train | n held back | accuracy | macro-F1 | ECE | temperature | threshold | C | dense scale |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "| head | model | n train | n held back | accuracy | macro-F1 | ECE | temperature | threshold | C | dense scale |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, info in heads.items():
         hb = info["held_back"]
-        lines.append(f"| {kind} | {info['n_train']} | {info['n_held_back']} | {hb['accuracy']:.4f} | "
+        model = info.get("model", "logistic_regression").replace("_", " ")
+        lines.append(f"| {kind} | {model} | {info['n_train']} | {info['n_held_back']} | {hb['accuracy']:.4f} | "
                      f"{hb['macro_f1']:.4f} | {hb['ece']:.4f} | {info['temperature']} | {info['threshold']} | "
                      f"{info['C']} | {info['dense_scale']} |")
     refit = [k for k, info in heads.items() if info.get("refit_on_held_back")]
@@ -59,7 +60,7 @@ def model_card(config: dict, metrics: dict) -> str:
               "## Intended use and limits", "",
               "Routing a patient's message (medical question / greeting / administrative / out of scope) "
               "and choosing the answer's tone. Not a diagnostic tool. The Chinese emotion head learned "
-              "from a few hundred project-written examples plus cross-lingual transfer from English "
+              "from about 1,100 project-written Chinese examples plus cross-lingual transfer from English "
               "Reddit comments: it is weaker on Chinese social-media text (EWECT figures in "
               "docs/CLASSIFIER.md). Messages are read up to their first 512 characters.", ""]
     return "\n".join(lines)

@@ -14,9 +14,9 @@ from chatbot.classifier.labels import (EMOTIONS, INTENTS, KUAKE_QIC, MEDQUAD_QTY
                                        normalise_label)
 from chatbot.classifier.model import ClassifierModel, Head, ModelError
 from chatbot.classifier.runtime import TrainedClassifier
-from finetune.classifier.train import fit_temperature, pick_threshold
+from finetune.classifier.train import TrainConfig, fit_temperature, pick_threshold, train_classifier
 from knowledge_base.embedders import HashEmbedder
-from tests.chatbot.classifier_fixtures import train_tiny
+from tests.chatbot.classifier_fixtures import tiny_sets, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,16 @@ def test_ngrams_cover_chinese_characters_and_english_words():
     assert "wa b" not in ngrams(normalise_text("a 中文 b"), NGramConfig())
 
 
+def test_latin_words_get_character_ngrams_only_when_configured():
+    on = ngrams(normalise_text("Sooo annoyed 头痛"), NGramConfig(latin_char_max_n=5))
+    # word-boundary marks < >, 3- to 5-grams, only inside Latin words
+    assert {"l<so", "looo", "loo>", "l<sooo", "lsooo>", "l<an", "lyed>", "lannoy", "lnoyed"} <= set(on)
+    assert "l<annoy" not in on and "lannoyed" not in on  # 6-grams and longer: beyond the 5
+    assert not any(g.startswith("l") and ("头" in g or "痛" in g) for g in on)
+    off = ngrams(normalise_text("Sooo annoyed 头痛"), NGramConfig())
+    assert not any(g.startswith("l") for g in off) and set(off) < set(on)
+
+
 def test_hashed_features_are_deterministic_and_normalised():
     idx1, val1 = hashed("糖尿病能吃水果吗", NGramConfig(hash_dim=256))
     idx2, val2 = hashed("糖尿病能吃水果吗", NGramConfig(hash_dim=256))
@@ -76,6 +86,26 @@ def test_hashed_features_are_deterministic_and_normalised():
 def test_ngram_config_rejects_bad_sizes():
     with pytest.raises(ValueError, match="power of two"):
         NGramConfig(hash_dim=1000)
+    for n in (2, 7):
+        with pytest.raises(ValueError, match="latin_char_max_n"):
+            NGramConfig(latin_char_max_n=n)
+    with pytest.raises(ValueError, match="latin_char_max_n"):
+        TrainConfig(latin_char_max_n=1)
+
+
+def test_model_saved_before_latin_char_ngrams_loads_without_them(tiny_model, tmp_path):
+    """A round-1 config has no latin_char_max_n: it loads with the feature off, so its weights
+    see exactly the n-grams they were trained on."""
+    out, _ = tiny_model
+    assert json.loads((out / "config.json").read_text())["ngrams"]["latin_char_max_n"] == 5
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "weights.npz").write_bytes((out / "weights.npz").read_bytes())
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg["ngrams"]["latin_char_max_n"]
+    (old / "config.json").write_text(json.dumps(cfg))
+    assert ClassifierModel.load(old).ngrams.latin_char_max_n == 0
+    assert ClassifierModel.load(out).ngrams.latin_char_max_n == 5
 
 
 # -- trained head ----------------------------------------------------------------------------
@@ -166,6 +196,30 @@ def test_corrupt_model_files_give_a_clear_error(tiny_model, tmp_path, damage):
     with pytest.raises(ModelError) as err:
         ClassifierModel.load(model)
     assert "medchat train classifier" in err.value.hint
+
+
+@pytest.mark.parametrize("svm_heads", [(), ("intent",), ("intent", "emotion")])
+def test_svm_and_logistic_heads_train_into_the_same_numpy_model(tmp_path, svm_heads):
+    """Either linear model ends in the same weights-and-temperature head, read by the same
+    numpy inference; metrics.json says which one each head is."""
+    cfg = TrainConfig(out=tmp_path / "m", cache=None, hash_dim=1024, held_share=0.2, c_grid=(10.0,),
+                      svm_c_grid=(1.0,), svm_heads=svm_heads, tune_bias=())
+    metrics = train_classifier(cfg, embedder=HashEmbedder(32), sets=tiny_sets(), log=lambda m: None)
+    for kind in ("intent", "emotion"):
+        want = "linear_svm" if kind in svm_heads else "logistic_regression"
+        assert metrics["heads"][kind]["model"] == want
+        assert metrics["heads"][kind]["C"] == (1.0 if kind in svm_heads else 10.0)
+    clf = tiny_classifier(tmp_path / "m", intent_threshold=0.0, emotion_threshold=0.0)
+    assert clf.classify("拔牙多少钱").intent.label == "cost"
+    assert clf.classify("How much does a filling cost").intent.label == "cost"
+    assert clf.classify("I am so angry, I want to complain").emotion.label == "anger"
+
+
+def test_train_config_rejects_unknown_svm_heads():
+    with pytest.raises(ValueError, match="svm_heads"):
+        TrainConfig(svm_heads=("intent", "tone"))
+    with pytest.raises(ValueError, match="grids"):
+        TrainConfig(svm_c_grid=())
 
 
 def test_head_rejects_an_invalid_threshold():

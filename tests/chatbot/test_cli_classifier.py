@@ -131,6 +131,13 @@ def test_train_classifier_from_source_files(tmp_path):
     assert json.loads(classify.stdout)["intent"]["label"] == "treatment"
 
 
+def test_train_classifier_rejects_an_unknown_head_type(tmp_path):
+    result = runner.invoke(app, ["train", "classifier", "--out", str(tmp_path / "m"), "--encoder", "hash:32",
+                                 "--no-cache", "--linear", "forest"])
+    assert result.exit_code == 2 and "--linear 'forest'" in result.stderr and "svm or logreg" in result.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_classifier_reports_missing_data(tmp_path):
     result = runner.invoke(app, ["train", "classifier", "--out", str(tmp_path / "m"), "--data",
                                  str(tmp_path / "nothing"), "--encoder", "hash:32", "--no-cache"])
