@@ -139,3 +139,18 @@ def test_lora_section_compares_base_and_finetuned_through_the_engine(tmp_path, b
     assert set(lora["metrics"]["comparison"]) == {"reply", "model text"}
     assert lora["metrics"]["base"]["n"] == 1 and lora["metrics"]["training"]["steps"] >= 1
     assert "--adapter none" in lora["commands"][0] and "--adapter auto" in lora["commands"][1]
+
+
+def test_a_refitted_intent_head_is_not_reported_as_held_out(tmp_path):
+    from types import SimpleNamespace
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"heads": {"intent": {
+        "refit_on_held_back": True,
+        "held_back_by_source": {"kuake-qic": {"n": 1051, "accuracy": 0.7793, "macro_f1": 0.7459}}}}}))
+    app_ = SimpleNamespace(settings=SimpleNamespace(classifier=SimpleNamespace(model_dir=tmp_path)))
+    ctx = R.Context(report_dir=tmp_path / "r", quick=True, app_factory=lambda **kw: app_, echo=lambda s: None)
+    section = R.Section("classifier", "Classifier")
+    section.metrics["kuake_heldback.jsonl"] = {"kind": "intent", "accuracy": 0.955}
+    R._held_out_intent(ctx, section)
+    assert "not a held-out score" in section.metrics["kuake_heldback.jsonl"]["note"]
+    assert section.metrics["kuake_held_out_before_refit"]["accuracy"] == 0.7793
