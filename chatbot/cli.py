@@ -373,13 +373,12 @@ def eval_generation(
         lat = block.get("latency_ms", {})
         return f"n={block['n']}  {means}  latency_p50={lat.get('p50', 0):.0f}ms"
 
-    typer.echo(f"{result['backend']} replies: " + line(summary))
-    for lang, block in summary.get("by_lang", {}).items():
-        typer.echo(f"  {lang}: " + line(block))
-    model = result["model_summary"]
-    if model["n"]:
-        typer.echo("model text (before the engine's safeguards): " + line(model))
-        for lang, block in model.get("by_lang", {}).items():
+    views = [(f"{result['backend']} replies", summary)]
+    if result["model_summary"]["n"]:
+        views.append(("model text (before the engine's safeguards)", result["model_summary"]))
+    for title, view in views:
+        typer.echo(f"{title}: " + line(view))
+        for lang, block in view.get("by_lang", {}).items():
             typer.echo(f"  {lang}: " + line(block))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import MedChatError
+from .settings import project_relative
 
 EVAL_DIR = Path("data/eval")
 
@@ -144,7 +145,7 @@ def section_retrieval(ctx: Context, section: Section) -> None:
 def _generation_metrics(result: dict) -> dict:
     summary = result["summary"]
     adapter = result.get("adapter")
-    return {"backend": result["backend"], "adapter": _relative(Path(adapter)) if adapter else None, **summary,
+    return {"backend": result["backend"], "adapter": project_relative(Path(adapter)) if adapter else None, **summary,
             "model_text": result["model_summary"]}
 
 
@@ -291,15 +292,7 @@ def _held_out_intent(ctx: Context, section: Section) -> None:
             "shipped head refitted on these rows: not a held-out score (see kuake_held_out_before_refit)")
     if kuake:
         section.metrics["kuake_held_out_before_refit"] = {
-            "kind": "intent", "source": f"{_relative(metrics_file)} (training, before the refit)", **kuake}
-
-
-def _relative(path: Path) -> str:
-    """Paths in a committed report read the same on every machine."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+            "kind": "intent", "source": f"{project_relative(metrics_file)} (training, before the refit)", **kuake}
 
 
 LORA_EVAL = Path("data/finetune/eval_small.jsonl")

@@ -23,6 +23,18 @@ from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def project_relative(path: Path) -> str:
+    """A path as written from the project root (``data/...``, ``../shared/data``), so that files
+    committed with paths in them (model cards, the report) read the same on every machine."""
+    resolved = Path(path).resolve()
+    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
+        try:
+            return prefix + str(resolved.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def settings_file() -> Path | None:
     env = os.environ.get("MEDCHAT_SETTINGS")
     if env:

@@ -26,10 +26,10 @@ from chatbot.classifier.evaluation import score
 from chatbot.classifier.features import NGramConfig, hashed
 from chatbot.classifier.labels import FALLBACK, Kind, keys
 from chatbot.classifier.model import ClassifierModel, Head, softmax
+from chatbot.settings import PROJECT_ROOT, project_relative
 
 from . import data as D
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -324,7 +324,7 @@ def train_classifier(cfg: TrainConfig, *, embedder=None, sets: dict[Kind, list[D
     train_cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     for k in ("out", "shared_data", "examples_dir", "cache"):  # no machine-specific paths in the artifact
         if train_cfg.get(k):
-            train_cfg[k] = _relative(Path(train_cfg[k]))
+            train_cfg[k] = project_relative(Path(train_cfg[k]))
     (cfg.out / "training_config.json").write_text(json.dumps(train_cfg, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
     from .card import model_card
@@ -333,17 +333,6 @@ def train_classifier(cfg: TrainConfig, *, embedder=None, sets: dict[Kind, list[D
     (cfg.out / "MODEL_CARD.md").write_text(model_card(config, metrics), encoding="utf-8")
     log(f"saved {cfg.out} in {time.time() - t_start:.0f}s")
     return metrics
-
-
-def _relative(p: Path) -> str:
-    """A path as written from the project root (``data/...``, ``../shared/data``)."""
-    p = p.resolve()
-    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
-        try:
-            return prefix + str(p.relative_to(base))
-        except ValueError:
-            continue
-    return str(p)
 
 
 def _versions() -> dict:

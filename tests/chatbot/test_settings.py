@@ -45,3 +45,12 @@ def test_configuration_doc_is_generated_from_code():
     doc = (PROJECT_ROOT / "docs" / "CONFIGURATION.md").read_text(encoding="utf-8")
     assert doc.strip() == reference_markdown().strip(), \
         "docs/CONFIGURATION.md is stale: run python -m chatbot.settings > docs/CONFIGURATION.md"
+
+
+def test_project_relative_paths_read_the_same_on_every_machine(tmp_path):
+    from chatbot.settings import PROJECT_ROOT, project_relative
+
+    assert project_relative(PROJECT_ROOT / "data" / "models" / "classifier") == "data/models/classifier"
+    assert project_relative(PROJECT_ROOT.parent / "shared" / "data") == "../shared/data"
+    outside = tmp_path / "x.json"
+    assert project_relative(outside) == str(outside)  # elsewhere: left as given
