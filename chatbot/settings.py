@@ -26,12 +26,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def project_relative(path: Path) -> str:
     """A path as written from the project root (``data/...``, ``../shared/data``), so that files
     committed with paths in them (model cards, the report) read the same on every machine."""
-    resolved = Path(path).resolve()
-    for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
-        try:
-            return prefix + str(resolved.relative_to(base))
-        except ValueError:
-            continue
+    # As given first: ../shared is often a symlink, and resolving it would leave the project.
+    for candidate in (Path(path).absolute(), Path(path).resolve()):
+        for base, prefix in ((PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../")):
+            try:
+                return prefix + str(candidate.relative_to(base))
+            except ValueError:
+                continue
     return str(path)
 
 

@@ -54,3 +54,11 @@ def test_project_relative_paths_read_the_same_on_every_machine(tmp_path):
     assert project_relative(PROJECT_ROOT.parent / "shared" / "data") == "../shared/data"
     outside = tmp_path / "x.json"
     assert project_relative(outside) == str(outside)  # elsewhere: left as given
+    # a link inside the project to data elsewhere still reads from the project root
+    link = PROJECT_ROOT / "data" / "cache" / ".relative-test-link"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(tmp_path, target_is_directory=True)
+    try:
+        assert project_relative(link / "x.json") == "data/cache/.relative-test-link/x.json"
+    finally:
+        link.unlink()
