@@ -1,26 +1,99 @@
-"""One function wires the application: settings in, services out. Construction is cheap; models
-load on ``warm_up()`` or on first use. The CLI and the UI receive these services and hold no
-logic of their own."""
+"""THE wiring: settings in, services out. Every part the application is made of is built from
+``Settings`` here and nowhere else (the CLI, the UI, the evaluation harness and the LangChain
+adapters call these factories). Construction is cheap; models load on ``warm_up()`` or on first
+use. The CLI and the UI receive these services and hold no logic of their own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
 
+from chatbot.engine.routing import Router, RoutingConfig
+from chatbot.engine.service import ConsultationService
+from chatbot.llm import make_generator
+from chatbot.llm.base import Generator
+from chatbot.prompts import PromptLibrary
+from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
+from chatbot.settings import Settings, load_settings
+from chatbot.staff.admin import AdminService
+from chatbot.staff.auth import NurseAuth
+from chatbot.staff.nurse import NurseDesk
+from chatbot.store import ChatStore
+from chatbot.triage import TriageEngine
 from knowledge_base.embedders import make_embedder
 from knowledge_base.retriever import Retriever
 
-from .admin import AdminService
-from .auth import NurseAuth
-from .hooks import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
-from .llm import make_generator
-from .llm.base import Generator
-from .nurse import NurseDesk
-from .prompts import PromptLibrary
-from .routing import Router, RoutingConfig
-from .service import ConsultationService
-from .settings import Settings, load_settings
-from .store import ChatStore
-from .triage import TriageEngine, build_engine
+
+def settings_with(settings: Settings | None = None, **sections: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` (default: loaded) with per-section overrides, e.g.
+    ``settings_with(llm={"backend": "fake"}, paths={"index_dir": p})``; ``None`` values are
+    skipped, so CLI options that were not given change nothing."""
+    s = (settings or load_settings()).model_copy(deep=True)
+    for section, fields in sections.items():
+        target = getattr(s, section)
+        for name, value in fields.items():
+            if value is not None:
+                setattr(target, name, value)
+    return s
+
+
+def make_retriever(s: Settings, index: Path | None = None, embedder: str | None = None,
+                   method: str | None = None) -> Retriever:
+    """The hybrid retriever over ``index`` (default ``paths.index_dir``). ``embedder`` names a
+    query embedder other than the index's own; ``method`` overrides ``retrieval.method``."""
+    config = replace(s.retrieval, method=method) if method else s.retrieval
+    if embedder is None and s.kb.embedder != "use-multilingual":
+        embedder = s.kb.embedder
+    emb = make_embedder(embedder, threads=config.query_threads, device=s.kb.device) if embedder else None
+    return Retriever(index if index is not None else s.paths.index_dir, embedder=emb, config=config,
+                     index_config=s.kb.index)
+
+
+def build_index_from_settings(s: Settings, sources: list[Path] | None = None, index: Path | None = None,
+                              embedder: str | None = None, full: bool = False, progress: bool | None = None,
+                              on_progress: Callable[[str, int, int], None] | None = None) -> Any:
+    """Build or update an index with the settings' chunker, index and embedder (``medchat setup``,
+    ``kb build`` and the operator panel's rebuild all come here)."""
+    from knowledge_base.builder import build_index
+
+    emb = make_embedder(embedder or s.kb.embedder, threads=s.kb.index.threads, device=s.kb.device)
+    return build_index(sources if sources is not None else s.paths.corpus,
+                       index if index is not None else s.paths.index_dir, emb, s.kb.chunker, s.kb.index,
+                       full=full, progress=progress, on_progress=on_progress)
+
+
+def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
+                       enabled: bool | None = None) -> SafetyScreen:
+    """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
+    pass-through when ``safety.enabled`` is false. ``enabled=True`` gives the real screen
+    whatever the setting (``medchat safety check`` and ``eval safety`` test the screen itself)."""
+    if not (settings.safety.enabled if enabled is None else enabled):
+        return NoSafetyScreen()
+    from chatbot.safety import RedFlagScreen
+
+    return RedFlagScreen(settings.safety, prompts or PromptLibrary())
+
+
+def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts: PromptLibrary | None = None,
+                       screen: SafetyScreen | None = None) -> TriageEngine:
+    """The triage engine with the project's red-flag screen (``screen`` shares an already built
+    one: one lexicon, loaded once) and the triage settings. Without a retriever it gives no
+    evidence passages."""
+    prompts = prompts or PromptLibrary()
+    screen = screen or make_safety_screen(s, prompts)
+    return TriageEngine(screen=None if isinstance(screen, NoSafetyScreen) else screen,
+                        retriever=retriever, prompts=prompts, settings=s.triage)
+
+
+def make_classifier(s: Settings) -> Classifier:
+    """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
+    if not s.classifier.enabled:
+        return NoClassifier()
+    from chatbot.classifier.runtime import TrainedClassifier
+
+    return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
+                             emotion_threshold=s.classifier.emotion_threshold)
 
 
 @dataclass
@@ -40,17 +113,12 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
               retriever: Retriever | None = None, store: ChatStore | None = None,
               classifier: Classifier | None = None) -> App:
     s = settings or load_settings()
-    retriever = retriever or Retriever(
-        s.paths.index_dir, config=s.retrieval, index_config=s.kb.index,
-        embedder=None if s.kb.embedder == "use-multilingual" else
-        make_embedder(s.kb.embedder, threads=s.retrieval.query_threads, device=s.kb.device))
+    retriever = retriever or make_retriever(s)
     generator = generator or make_generator(s.llm)
     store = store or ChatStore(s.paths.database)
     prompts = PromptLibrary()
     safety = make_safety_screen(s, prompts)
-    # the triage engine shares the service's red-flag screen (one lexicon, loaded once)
-    triage = build_engine(s, retriever=retriever, prompts=prompts,
-                          screen=safety if hasattr(safety, "hits") else None)
+    triage = make_triage_engine(s, retriever=retriever, prompts=prompts, screen=safety)
     classifier = classifier or make_classifier(s)
     router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
                                            tone_min_score=s.classifier.tone_min_score,
@@ -59,26 +127,6 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
                                   prompts=prompts, chat=s.chat, llm=s.llm, safety=safety,
                                   triage=triage, classifier=classifier, router=router)
     return App(s, retriever, generator, store, prompts, service, safety, triage, classifier)
-
-
-def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None) -> SafetyScreen:
-    """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
-    pass-through when ``safety.enabled`` is false."""
-    if not settings.safety.enabled:
-        return NoSafetyScreen()
-    from .safety import RedFlagScreen
-
-    return RedFlagScreen(settings.safety, prompts or PromptLibrary())
-
-
-def make_classifier(s: Settings) -> Classifier:
-    """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
-    if not s.classifier.enabled:
-        return NoClassifier()
-    from .classifier.runtime import TrainedClassifier
-
-    return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
-                             emotion_threshold=s.classifier.emotion_threshold)
 
 
 @dataclass
@@ -96,4 +144,5 @@ def build_staff(app: App) -> Staff:
     auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
                      password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60)
     return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts, app.triage),
-                 admin=AdminService(app))
+                 admin=AdminService(app, build=lambda full, on_progress: build_index_from_settings(
+                     app.settings, full=full, progress=False, on_progress=on_progress)))

@@ -3,11 +3,11 @@ these are translated at the edges: CLI exit code + message, ``gr.Error`` in the 
 
 from __future__ import annotations
 
-from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.errors import DomainError
 
 
-class MedChatError(KnowledgeBaseError):
-    """Base of chat-side failures; shares the ``message`` + ``hint`` shape of KB errors."""
+class MedChatError(DomainError):
+    """Base of chat-side failures; a sibling of ``KnowledgeBaseError`` under ``DomainError``."""
 
 
 class SettingsError(MedChatError):

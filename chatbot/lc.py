@@ -17,9 +17,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict
 
+from chatbot.engine.service import ConsultationService
 from knowledge_base.retriever import Retriever
-
-from .service import ConsultationService
 
 
 class MedChatRetriever(BaseRetriever):

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from .errors import MedChatError
+from chatbot.errors import MedChatError
 
 LANGS = ("zh", "en")
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data" / "prompts"
+from chatbot.settings import PROMPTS_DIR as DEFAULT_ROOT
 
 
 class PromptError(MedChatError):

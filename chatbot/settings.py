@@ -16,11 +16,21 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
+from knowledge_base.paths import DATA_DIR, EVAL_DIR, PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Every shipped data file the code reads by default, in one place (see knowledge_base.paths).
+PROMPTS_DIR = DATA_DIR / "prompts"
+SAFETY_RULES_FILE = DATA_DIR / "safety" / "rules.yaml"
+TRIAGE_RULES_DIR = DATA_DIR / "triage"
+DEPARTMENTS_FILE = DATA_DIR / "classifier" / "departments.yaml"
+AVEY_LABELS_FILE = EVAL_DIR / "avey_triage_labels.yaml"
 
 
 def project_relative(path: Path) -> str:

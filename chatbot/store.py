@@ -33,8 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping
 
-from .errors import MedChatError
-from .redact import redact
+from chatbot.errors import MedChatError
+from chatbot.redact import redact
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000

@@ -4,7 +4,7 @@ Importing this package loads no model and opens no index; see :class:`Retriever`
 :func:`build_index`.
 """
 
-from .errors import KnowledgeBaseError
-from .records import Chunk, Document, Passage
+from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.records import Chunk, Document, Passage
 
 __all__ = ["Chunk", "Document", "KnowledgeBaseError", "Passage"]

@@ -27,17 +27,27 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .bm25 import BM25Index
-from .chunking import Chunker
-from .config import ChunkerConfig, IndexConfig
-from .dense import DenseIndex
-from .embedders import Embedder
-from .errors import BuildError, IndexCorruptError, IndexNotFoundError
-from .loaders import LOADER_VERSION, KnownFile, load_sources
-from .manifest import IndexLayout, read_manifest, versions, write_manifest
-from .records import Chunk, Document, SkippedFile, sha256_text
-from .store import CHUNKS_FILE, ChunkStore, ChunkWriter, EmbeddingCache
-from .tokenize import TOKENIZER_VERSION, tokenize
+from knowledge_base.chunking import Chunker
+from knowledge_base.config import ChunkerConfig, IndexConfig
+from knowledge_base.embedders import Embedder
+from knowledge_base.errors import BuildError, IndexCorruptError, IndexNotFoundError
+from knowledge_base.index.bm25 import BM25Index
+from knowledge_base.index.dense import DenseIndex
+from knowledge_base.index.manifest import (
+    IndexLayout,
+    read_manifest,
+    versions,
+    write_manifest,
+)
+from knowledge_base.index.store import (
+    CHUNKS_FILE,
+    ChunkStore,
+    ChunkWriter,
+    EmbeddingCache,
+)
+from knowledge_base.loaders import LOADER_VERSION, KnownFile, load_sources
+from knowledge_base.records import SkippedFile, sha256_text
+from knowledge_base.tokenize import TOKENIZER_VERSION, tokenize
 
 log = logging.getLogger(__name__)
 

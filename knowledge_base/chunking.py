@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from .config import ChunkerConfig
-from .records import Chunk, Document
-from .text import detect_lang
+from knowledge_base.config import ChunkerConfig
+from knowledge_base.records import Chunk, Document
+from knowledge_base.text import detect_lang
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 

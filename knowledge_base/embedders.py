@@ -20,7 +20,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .errors import EmbedderError
+from knowledge_base.errors import EmbedderError
 
 DEFAULT_EMBEDDER = "use-multilingual"
 

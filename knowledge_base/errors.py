@@ -4,8 +4,9 @@ inside, a failure is raised, never returned as a success-shaped value."""
 from __future__ import annotations
 
 
-class KnowledgeBaseError(Exception):
-    """Base of every knowledge-base failure. ``hint`` tells the operator what to do next."""
+class DomainError(Exception):
+    """Root of every MedChat domain failure (knowledge base and chat side alike): a message plus
+    a ``hint`` that tells the operator what to do next. The edges (CLI, UI) catch this one type."""
 
     exit_code = 2
 
@@ -16,6 +17,10 @@ class KnowledgeBaseError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class KnowledgeBaseError(DomainError):
+    """Base of every knowledge-base failure."""
 
 
 class LoaderError(KnowledgeBaseError):

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import KnowledgeBaseError
-from .manifest import ARTIFACTS, IndexLayout, read_manifest, sha256_file
-from .store import CHUNKS_FILE, ChunkStore
+from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.index.manifest import (
+    ARTIFACTS,
+    IndexLayout,
+    read_manifest,
+    sha256_file,
+)
+from knowledge_base.index.store import CHUNKS_FILE, ChunkStore
 
 
 def index_stats(index_dir: Path) -> dict[str, Any]:
@@ -66,9 +71,9 @@ def verify_index(index_dir: Path) -> dict[str, Any]:
 
     n = manifest["counts"]["chunks"]
     try:
-        from .bm25 import BM25Index
-        from .config import IndexConfig
-        from .dense import DenseIndex
+        from knowledge_base.config import IndexConfig
+        from knowledge_base.index.bm25 import BM25Index
+        from knowledge_base.index.dense import DenseIndex
 
         dense = DenseIndex.load(build, manifest["dense_index"]["type"], IndexConfig())
         check("faiss count", dense.n_chunks == n and dense.ntotal == manifest["dense_index"]["ntotal"],

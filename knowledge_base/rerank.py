@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embedders import Embedder, make_embedder
-from .errors import EmbedderError
-from .records import Passage
+from knowledge_base.embedders import Embedder, make_embedder
+from knowledge_base.errors import EmbedderError
+from knowledge_base.records import Passage
 
 
 class BiEncoderReranker:

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .bm25 import BM25Index
-from .config import IndexConfig, Method, RetrievalConfig
-from .dense import DenseIndex
-from .embedders import Embedder, make_embedder
-from .errors import QueryError
-from .manifest import IndexLayout, check_embedder, read_manifest
-from .records import Passage
-from .store import CHUNKS_FILE, ChunkStore
-from .text import clean_text, detect_lang
-from .tokenize import tokenize, translate_terms
+from knowledge_base.config import IndexConfig, Method, RetrievalConfig
+from knowledge_base.embedders import Embedder, make_embedder
+from knowledge_base.errors import QueryError
+from knowledge_base.index.bm25 import BM25Index
+from knowledge_base.index.dense import DenseIndex
+from knowledge_base.index.manifest import IndexLayout, check_embedder, read_manifest
+from knowledge_base.index.store import CHUNKS_FILE, ChunkStore
+from knowledge_base.records import Passage
+from knowledge_base.text import clean_text, detect_lang
+from knowledge_base.tokenize import tokenize, translate_terms
 
 # Expansion terms come from a glossary, not from the user: they count half as much as the words
 # the patient actually typed, so "高血压" plus its English terms does not outweigh the question.
@@ -118,14 +118,14 @@ class Retriever:
         store = ChunkStore(build / CHUNKS_FILE)
         n = manifest["counts"]["chunks"]
         if not (dense.n_chunks == bm25.n_docs == n):
-            from .errors import IndexCorruptError
+            from knowledge_base.errors import IndexCorruptError
 
             raise IndexCorruptError(
                 f"index parts disagree in {build}: manifest {n} chunks, FAISS {dense.n_chunks}, "
                 f"BM25 {bm25.n_docs}", hint="rebuild with: medchat kb build --full")
         self._embedder.warm_up()
         if self._reranker is None and self.config.reranker != "none":
-            from .rerank import make_reranker
+            from knowledge_base.rerank import make_reranker
 
             self._reranker = make_reranker(self.config.reranker)
         en_mask = store.lang_mask("en")

@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 
-from .records import Lang
+from knowledge_base.records import Lang
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")

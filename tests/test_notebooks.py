@@ -1,12 +1,12 @@
 """The walkthroughs in notebooks/ run top to bottom on the embedded defaults (quick mode), so they
 cannot rot. They read the default index that ``medchat setup`` builds (CI builds it first)."""
 
-import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from knowledge_base.paths import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

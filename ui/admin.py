@@ -9,11 +9,10 @@ from typing import Any
 
 import gradio as gr
 
-from knowledge_base.errors import KnowledgeBaseError
-
-from . import render
-from .i18n import Registry
-from .services import Services
+from knowledge_base.errors import DomainError
+from ui import render
+from ui.i18n import Registry
+from ui.services import Services
 
 # Progress polling interval: a rebuild takes minutes, a 1 s refresh is live enough and cheap.
 POLL_S = 1.0
@@ -26,7 +25,7 @@ def status(services: Services, token: str | None, lang: str) -> tuple[str, list,
         return "", [], ""
     try:
         kb = services.admin.kb_status()
-    except KnowledgeBaseError as exc:  # no index yet: say so in the panel instead of failing
+    except DomainError as exc:  # no index yet: say so in the panel instead of failing
         kb = {"documents": "-", "chunks": "-", "embedder": str(exc), "built_at": "-", "build_id": "-"}
     table = render.kb_status_md(kb, services.admin.model_status(), lang, services.t)
     rows = render.feedback_rows(services.admin.recent_feedback(FEEDBACK_LIMIT))

@@ -12,7 +12,7 @@ import os
 from functools import partial
 from typing import Any
 
-from .services import Services
+from ui.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ def create_demo(services: Services, lang: str = "zh") -> Any:
     """The Blocks app, queue configured (not launched)."""
     import gradio as gr
 
-    from . import render
-    from .admin import build_admin_tab
-    from .admin import status as admin_status
-    from .i18n import LANG_CHOICES, Registry
-    from .nurse import build_nurse_tab, login, logout
-    from .patient import build_patient_tab
+    from ui import render
+    from ui.admin import build_admin_tab
+    from ui.admin import status as admin_status
+    from ui.i18n import LANG_CHOICES, Registry
+    from ui.nurse import build_nurse_tab, login, logout
+    from ui.patient import build_patient_tab
 
     t = services.t
     registry = Registry()
@@ -96,8 +96,7 @@ def serve(settings: Any, host: str, port: int, *, warm_up: bool = True,
     a slowed-down fake ``generator`` to watch streaming)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a clinic
     from chatbot.app import build_app
-
-    from .services import from_app
+    from ui.services import from_app
 
     # The page footer carries a permanent short disclaimer: answers repeat it only once.
     settings.chat.disclaimer_once = True

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from chatbot.settings import PROJECT_ROOT
+
 # (question, topic word that an on-topic answer or its sources contain). Ten topics, each asked
 # in both languages; session i asks pair i % 10 starting in zh for even i, en for odd i, so all
 # 20 default sessions ask different first questions.
@@ -172,7 +174,7 @@ def start_server(settings: Any, port: int, database: Path, log_path: Path) -> su
     log = open(log_path, "w")
     return subprocess.Popen([sys.executable, "-m", "chatbot.cli", "serve", "--host", "127.0.0.1",
                              "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            cwd=str(Path(__file__).resolve().parent.parent))
+                            cwd=str(PROJECT_ROOT))
 
 
 def check_store(database: Path, runs: list[SessionRun]) -> tuple[list[str], dict[str, int]]:

@@ -14,10 +14,9 @@ from typing import Any
 import gradio as gr
 
 from chatbot.errors import MedChatError
-
-from . import render
-from .i18n import Registry
-from .services import Services
+from ui import render
+from ui.i18n import Registry
+from ui.services import Services
 
 FORM_FIELDS = ("complaint", "age", "sex", "pregnant", "hr", "sbp", "rr", "spo2", "temp", "gcs",
                "avpu", "pain", "onset", "comorbidities")

@@ -11,10 +11,9 @@ from typing import Any, Iterator
 import gradio as gr
 
 from chatbot.errors import MedChatError
-
-from . import render
-from .i18n import Registry
-from .services import Services
+from ui import render
+from ui.i18n import Registry
+from ui.services import Services
 
 # Streaming repaint interval: 10 updates/s reads as live typing while keeping 20 concurrent
 # sessions from flooding the server with one event per token.

@@ -12,7 +12,7 @@ from chatbot.prompts import PromptLibrary
 
 class ChatBackend(Protocol):
     def reply(self, session_id: str | None, text: str) -> Iterator[Any]:
-        """ReplyEvents (``kind`` meta | sources | token | final, ``data``) as in chatbot.service."""
+        """ReplyEvents (``kind`` meta | sources | token | final, ``data``) as in chatbot.engine.service."""
 
     def feedback(self, message_id: int, rating: int, comment: str) -> int: ...
 

@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import MedChatError
-from .labels import Kind, normalise_label
+from chatbot.classifier.labels import Kind, normalise_label
+from chatbot.errors import MedChatError
 
 
 class EvalFileError(MedChatError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..errors import MedChatError
+from chatbot.errors import MedChatError
 
 Kind = Literal["intent", "emotion"]
 

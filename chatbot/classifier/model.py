@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MedChatError
-from .features import NGramConfig, hashed
-from .labels import FALLBACK, Kind
+from chatbot.classifier.features import NGramConfig, hashed
+from chatbot.classifier.labels import FALLBACK, Kind
+from chatbot.errors import MedChatError
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -113,7 +113,7 @@ class ClassifierModel:
     meta: dict = field(default_factory=dict)
 
     def features(self, texts: list[str], embedder) -> tuple[np.ndarray, list]:
-        from .features import MAX_CHARS
+        from chatbot.classifier.features import MAX_CHARS
 
         dense = embedder.encode([t[:MAX_CHARS] for t in texts])
         if dense.shape[1] != self.dim:

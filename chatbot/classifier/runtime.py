@@ -1,4 +1,4 @@
-"""``TrainedClassifier``: the engine's ``chatbot.hooks.Classifier`` backed by the trained heads.
+"""``TrainedClassifier``: the engine's ``chatbot.protocols.Classifier`` backed by the trained heads.
 
 Lazy: constructing it reads nothing; the model and its encoder load on :meth:`warm_up` or the
 first message. Every message gets a label; input that carries no words (empty, emoji or
@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..hooks import Label, Understanding
-from .features import MAX_CHARS
-from .labels import FALLBACK
-from .model import HEADS, ClassifierModel
+from chatbot.classifier.features import MAX_CHARS
+from chatbot.classifier.labels import FALLBACK
+from chatbot.classifier.model import HEADS, ClassifierModel
+from chatbot.protocols import Label, Understanding
 
 _WORDS = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]", re.UNICODE)
 

@@ -12,8 +12,13 @@ import re
 import threading
 from typing import Any, Iterator, Sequence
 
-from chatbot.llm.base import (BackendInfo, ChatMessage, GenerationError, GenerationOptions,
-                              GenerationTimeout)
+from chatbot.llm.base import (
+    BackendInfo,
+    ChatMessage,
+    GenerationError,
+    GenerationOptions,
+    GenerationTimeout,
+)
 from chatbot.llm.prompting import Deadline
 
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import MedChatError
-from ..jsonl import read_jsonl
-from .screen import RedFlagScreen
-from .text import lang_of
+from chatbot.errors import MedChatError
+from chatbot.safety.screen import RedFlagScreen
+from chatbot.safety.text import lang_of
+from knowledge_base.evaluation.jsonl import read_jsonl
 
 EXPECT = ("emergency", "not_emergency")
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import MedChatError
-from .text import Normaliser
+from chatbot.errors import MedChatError
+from chatbot.safety.text import Normaliser
+from chatbot.settings import SAFETY_RULES_FILE as DEFAULT_RULES
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent.parent / "data" / "safety" / "rules.yaml"
 FILTERS = ("negation", "history", "info")
 # Word boundaries that only bite on Latin letters: "chest pain" must not match inside
 # "chestpains" but "突然胸痛" must match inside "我dad突然胸痛".
@@ -194,7 +194,8 @@ def required_literals(pattern: str) -> set[str] | None:
     set can be read off the pattern. A rule whose literals are all absent from a message cannot
     fire, and ``str in str`` is ~100x cheaper than a regex search with lookbehinds: this keeps
     the screen under a millisecond per message."""
-    from re import _constants as c, _parser  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser
 
     def seq(items) -> set[str] | None:
         candidates: list[set[str]] = []

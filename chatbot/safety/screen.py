@@ -26,13 +26,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..hooks import ScreenResult
-from ..prompts import PromptLibrary
-from .rules import Rule, RuleSet, load_rules
-from .text import CJK, celsius, lang_of, parse_number, span_at, spans
+from chatbot.prompts import PromptLibrary
+from chatbot.protocols import ScreenResult
+from chatbot.safety.rules import Rule, RuleSet, load_rules
+from chatbot.safety.text import CJK, celsius, lang_of, parse_number, span_at, spans
 
 if TYPE_CHECKING:
-    from ..settings import SafetySettings
+    from chatbot.settings import SafetySettings
 
 _LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
@@ -225,13 +225,13 @@ def _present(rule: Rule, group: tuple[re.Pattern[str], ...], ctx: _Context) -> s
 
 
 class RedFlagScreen:
-    """Implements :class:`chatbot.hooks.SafetyScreen`. Construction is cheap; the rules file is
+    """Implements :class:`chatbot.protocols.SafetyScreen`. Construction is cheap; the rules file is
     read and compiled on :meth:`warm_up` or on first use."""
 
     name = "redflag"
 
     def __init__(self, settings: "SafetySettings | None" = None, prompts: PromptLibrary | None = None) -> None:
-        from ..settings import SafetySettings
+        from chatbot.settings import SafetySettings
 
         self.settings = settings or SafetySettings()
         self.prompts = prompts or PromptLibrary()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-LABELS = Path(__file__).resolve().parents[2] / "data" / "eval" / "avey_triage_labels.yaml"
+from chatbot.settings import AVEY_LABELS_FILE as LABELS
 
 
 def convert(src: Path, out: Path, labels_path: Path = LABELS) -> int:

@@ -20,19 +20,39 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from pathlib import Path
-
-from knowledge_base.errors import KnowledgeBaseError
+from chatbot.prompts import PromptLibrary
+from chatbot.settings import PROJECT_ROOT
+from chatbot.triage.models import (
+    ACUITY_TO_DISPOSITION,
+    Intake,
+    InvalidIntake,
+    Reason,
+    TriageResult,
+    Vitals,
+)
+from chatbot.triage.rules import (
+    DEFAULT_RULES_DIR,
+    Presentation,
+    Rules,
+    VitalRule,
+    load_rules,
+)
+from chatbot.triage.text import (
+    compile_pattern,
+    days_near,
+    durations_days,
+    extract_age,
+    find,
+    find_all,
+    find_negated,
+    normalise,
+    vitals_in_text,
+)
+from knowledge_base.errors import DomainError
 from knowledge_base.text import detect_lang
-
-from ..prompts import PromptLibrary
-from ..settings import PROJECT_ROOT
-from .models import ACUITY_TO_DISPOSITION, Intake, InvalidIntake, Reason, TriageResult, Vitals
-from .rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
-from .text import (compile_pattern, days_near, durations_days, extract_age, find, find_all, find_negated, normalise,
-                   vitals_in_text)
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +449,7 @@ class TriageEngine:
             query = decided.query
         try:
             passages = self.retriever.search(query, k=k, lang=ctx.lang)
-        except KnowledgeBaseError as exc:
+        except DomainError as exc:
             # The level does not depend on the passages: triage goes on and says what is missing.
             log.warning("triage evidence unavailable: %s", exc)
             ctx.warnings.append(self.prompts.text(ctx.lang, "triage.warning.evidence_unavailable",

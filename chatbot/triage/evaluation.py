@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import MedChatError
-from ..jsonl import read_jsonl
-from .engine import TriageEngine
-from .models import DISPOSITIONS, Intake, InvalidIntake, Vitals
+from chatbot.errors import MedChatError
+from chatbot.triage.engine import TriageEngine
+from chatbot.triage.models import DISPOSITIONS, Intake, InvalidIntake, Vitals
+from knowledge_base.evaluation.jsonl import read_jsonl
 
 THREE = ("em", "ne", "sc")
 TO_THREE = {"emergency": "em", "urgent": "ne", "routine": "ne", "self_care": "sc"}

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MedChatError
+from chatbot.errors import MedChatError
 
 # Acuity 1 (resuscitation) .. 5 (non-urgent), ESI style; docs/TRIAGE.md has the mapping to the
 # Chinese four-level standard. Dispositions, most urgent first.

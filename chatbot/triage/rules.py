@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import MedChatError
-from .text import compile_pattern
+from chatbot.errors import MedChatError
+from chatbot.settings import TRIAGE_RULES_DIR as DEFAULT_RULES_DIR
+from chatbot.triage.text import compile_pattern
 
-DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "data" / "triage"
 VITAL_FIELDS = ("hr", "sbp", "rr", "spo2", "temp", "gcs", "avpu", "pain")
 OPS = ("lt", "le", "gt", "ge", "eq", "lt_pals")
 

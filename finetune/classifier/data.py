@@ -23,7 +23,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from chatbot.classifier.features import MAX_CHARS
-from chatbot.classifier.labels import GOEMOTIONS_EKMAN, MEDQUAD_QTYPES, Kind, normalise_label
+from chatbot.classifier.labels import (
+    GOEMOTIONS_EKMAN,
+    MEDQUAD_QTYPES,
+    Kind,
+    normalise_label,
+)
 from knowledge_base.errors import KnowledgeBaseError
 from knowledge_base.records import sha256_text
 
@@ -139,11 +144,11 @@ def split(examples: Sequence[Example], held_share: float, seed: int) -> tuple[li
 def encode_cached(texts: Sequence[str], embedder, cache_path: Path | None,
                   log=None) -> np.ndarray:
     """Embed ``texts`` (cut to the classifier's MAX_CHARS, as at inference), reusing and filling
-    an embedding cache (``knowledge_base.store.EmbeddingCache``) when a path is given."""
+    an embedding cache (``knowledge_base.index.store.EmbeddingCache``) when a path is given."""
     cut = [t[:MAX_CHARS] for t in texts]
     if cache_path is None:
         return embedder.encode(cut)
-    from knowledge_base.store import EmbeddingCache
+    from knowledge_base.index.store import EmbeddingCache
 
     cache = EmbeddingCache(cache_path)
     try:

@@ -20,9 +20,8 @@ import sys
 from pathlib import Path
 
 from chatbot.classifier.labels import KUAKE_QIC
-
-from . import data as D
-from .train import TrainConfig, load_sets, split_sets
+from finetune.classifier import data as D
+from finetune.classifier.train import TrainConfig, load_sets, split_sets
 
 _EWECT_NAMES = {"joy": "happy", "anger": "angry", "sadness": "sad", "fear": "fear",
                 "surprise": "surprise", "neutral": "neutral"}

@@ -1,6 +1,6 @@
 """Does the intent help retrieval as a section hint? Runs the retrieval dev sets twice on the
 default index — without a hint, and with the hint the router would pass
-(``chatbot.routing.SECTION_HINTS`` of the classified intent) — and prints recall@5 and MRR@10::
+(``chatbot.engine.routing.SECTION_HINTS`` of the classified intent) — and prints recall@5 and MRR@10::
 
     python -m finetune.classifier.hint_eval data/eval/retrieval_en_consumer.jsonl ...
 """
@@ -11,9 +11,9 @@ import sys
 from collections import Counter
 
 from chatbot.classifier.runtime import TrainedClassifier
-from chatbot.routing import SECTION_HINTS
+from chatbot.engine.routing import SECTION_HINTS
 from chatbot.settings import load_settings
-from knowledge_base.evaluation import evaluate, load_questions
+from knowledge_base.evaluation.metrics import evaluate, load_questions
 from knowledge_base.retriever import Retriever
 
 

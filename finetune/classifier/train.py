@@ -27,9 +27,7 @@ from chatbot.classifier.features import NGramConfig, hashed
 from chatbot.classifier.labels import FALLBACK, Kind, keys
 from chatbot.classifier.model import ClassifierModel, Head, softmax
 from chatbot.settings import PROJECT_ROOT, project_relative
-
-from . import data as D
-
+from finetune.classifier import data as D
 
 
 @dataclass
@@ -327,7 +325,7 @@ def train_classifier(cfg: TrainConfig, *, embedder=None, sets: dict[Kind, list[D
             train_cfg[k] = project_relative(Path(train_cfg[k]))
     (cfg.out / "training_config.json").write_text(json.dumps(train_cfg, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
-    from .card import model_card
+    from finetune.classifier.card import model_card
 
     config = json.loads((cfg.out / "config.json").read_text(encoding="utf-8"))
     (cfg.out / "MODEL_CARD.md").write_text(model_card(config, metrics), encoding="utf-8")

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LoaderError
-from ..records import Document, SkippedFile
-from .jsonl import load_jsonl
-from .medquad import load_medquad
-from .tabular import load_csv
-from .textual import load_html, load_markdown, load_pdf, load_txt
+from knowledge_base.errors import LoaderError
+from knowledge_base.loaders.jsonl import load_jsonl
+from knowledge_base.loaders.medquad import load_medquad
+from knowledge_base.loaders.tabular import load_csv
+from knowledge_base.loaders.textual import load_html, load_markdown, load_pdf, load_txt
+from knowledge_base.records import Document, SkippedFile
 
 __all__ = ["LOADER_VERSION", "FileInfo", "FileLoad", "KnownFile", "LoadResult", "MAX_FILE_BYTES",
            "iter_files", "load_file", "load_sources", "read_source"]

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoaderError
-from ..records import Document, SkippedFile
-from ..text import clean_text, detect_lang
-from .textual import decode_text
+from knowledge_base.errors import LoaderError
+from knowledge_base.loaders.textual import decode_text
+from knowledge_base.records import Document, SkippedFile
+from knowledge_base.text import clean_text, detect_lang
 
 _OPTIONAL = ("title", "url", "source", "license", "question", "section")
 

@@ -16,9 +16,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..errors import LoaderError
-from ..records import Document
-from ..text import clean_text
+from knowledge_base.errors import LoaderError
+from knowledge_base.records import Document
+from knowledge_base.text import clean_text
 
 LICENSE = "CC BY 4.0"
 _ROOTS = {"document", "doc", "diseasefile"}

@@ -7,10 +7,10 @@ import csv
 import io
 from pathlib import Path
 
-from ..errors import LoaderError
-from ..records import Document
-from ..text import clean_text, detect_lang
-from .textual import decode_text
+from knowledge_base.errors import LoaderError
+from knowledge_base.loaders.textual import decode_text
+from knowledge_base.records import Document
+from knowledge_base.text import clean_text, detect_lang
 
 # Header aliases, matched case-insensitively after stripping. For Toyhom, ``title`` is the short
 # question and ``ask`` the patient's longer description, so ``ask`` is only a fallback question.

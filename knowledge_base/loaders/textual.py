@@ -9,9 +9,9 @@ import io
 import re
 from pathlib import Path
 
-from ..errors import LoaderError
-from ..records import Document
-from ..text import clean_text, detect_lang
+from knowledge_base.errors import LoaderError
+from knowledge_base.records import Document
+from knowledge_base.text import clean_text, detect_lang
 
 TITLE_MAX = 120
 
@@ -145,7 +145,9 @@ def load_html(data: bytes, path: Path, rel: str) -> list[Document]:
 # --- PDF -----------------------------------------------------------------------------------------
 
 def load_pdf(data: bytes, path: Path, rel: str) -> list[Document]:
-    from pypdf import PdfReader  # lazy: pypdf is slow to import and only needed for PDFs
+    from pypdf import (
+        PdfReader,  # lazy: pypdf is slow to import and only needed for PDFs
+    )
     from pypdf.errors import PyPdfError
 
     try:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from chatbot.classifier.runtime import TrainedClassifier
+from chatbot.engine.service import ConsultationService
 from chatbot.llm.fake import FakeGenerator
 from chatbot.prompts import PromptLibrary
-from chatbot.service import ConsultationService
 from chatbot.settings import PROJECT_ROOT, ChatSettings, LLMSettings
 from chatbot.store import ChatStore
 from knowledge_base.retriever import Retriever

@@ -3,7 +3,7 @@
 from chatbot.lc import MedChatRetriever, consultation_runnable
 from chatbot.llm.fake import FakeGenerator
 from knowledge_base.retriever import Retriever
-from tests.chatbot.test_service import make_service
+from tests.chatbot.engine.test_service import make_service
 
 
 def test_retriever_returns_langchain_documents(built_index):

@@ -6,10 +6,10 @@ import json
 
 from typer.testing import CliRunner
 
+import finetune.lora.train as lora_mod
 from chatbot.cli import app
-from finetune import lora as lora_mod
-from finetune.config import LoraRunConfig
-from tests.finetune.test_lora import _tiny_base_gguf
+from finetune.lora.config import LoraRunConfig
+from tests.finetune.lora.test_lora import _tiny_base_gguf
 from tests.finetune.tiny import ByteTokenizer, tiny_gemma
 
 runner = CliRunner()

@@ -1,8 +1,5 @@
 """Index builds: atomic swap, incremental reuse, interrupted builds, broken sources and dirs."""
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,10 +7,14 @@ import pytest
 from knowledge_base import builder as builder_mod
 from knowledge_base.builder import build_index
 from knowledge_base.embedders import HashEmbedder
-from knowledge_base.errors import (BuildError, IndexCorruptError, IndexMismatchError,
-                                   IndexNotFoundError)
+from knowledge_base.errors import (
+    BuildError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from knowledge_base.index.manifest import IndexLayout, read_manifest
 from knowledge_base.inspect import verify_index
-from knowledge_base.manifest import IndexLayout, read_manifest
 from knowledge_base.retriever import Retriever
 from tests.conftest import EN_DOCS, write_jsonl
 

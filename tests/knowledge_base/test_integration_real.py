@@ -14,11 +14,12 @@ import pytest
 from knowledge_base.builder import build_index
 from knowledge_base.embedders import make_embedder
 from knowledge_base.errors import IndexMismatchError
+from knowledge_base.paths import PROJECT_ROOT
 from knowledge_base.retriever import Retriever
 
 pytestmark = pytest.mark.slow
 
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
+CORPUS = PROJECT_ROOT / "data" / "corpus"
 TOPICS = ("Glaucoma", "High Blood Pressure", "Asthma", "Gout", "Diabetes", "Kidney Stones", "Shingles")
 
 

@@ -1,10 +1,8 @@
-from dataclasses import replace
 
 import pytest
 
 from knowledge_base.config import RetrievalConfig
 from knowledge_base.errors import QueryError
-from knowledge_base.records import Passage
 from knowledge_base.retriever import Retriever, prepare_query
 
 

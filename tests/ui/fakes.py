@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatbot.engine.service import ReplyEvent
 from chatbot.errors import MedChatError
 from chatbot.prompts import PromptLibrary
-from chatbot.service import ReplyEvent
 from ui.services import Services
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from chatbot.auth import verify_password
 from chatbot.cli import app
+from chatbot.staff.auth import verify_password
 
 runner = CliRunner()
 

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.llm import (GenerationError, GenerationOptions, Generator, backend_info,
-                         generation_options, make_generator, model_label, resolve_model)
+from chatbot.llm import (
+    GenerationError,
+    GenerationOptions,
+    Generator,
+    backend_info,
+    generation_options,
+    make_generator,
+    model_label,
+    resolve_model,
+)
 from chatbot.llm.base import ChatMessage
 from chatbot.settings import LLMSettings
 

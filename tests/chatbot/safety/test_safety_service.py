@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from chatbot.app import build_app, make_safety_screen
-from chatbot.hooks import NoSafetyScreen
+from chatbot.engine.service import ConsultationService
 from chatbot.llm.fake import FakeGenerator
 from chatbot.prompts import PromptLibrary
+from chatbot.protocols import NoSafetyScreen
 from chatbot.safety import RedFlagScreen
-from chatbot.service import ConsultationService
 from chatbot.settings import ChatSettings, LLMSettings, SafetySettings, load_settings
 from chatbot.store import ChatStore
 from knowledge_base.retriever import Retriever

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from chatbot.hooks import ScreenResult
 from chatbot.prompts import PromptLibrary
+from chatbot.protocols import ScreenResult
 from chatbot.safety import RedFlagHit, RedFlagScreen
 from chatbot.settings import SafetySettings
 

@@ -5,16 +5,16 @@ floors catch regressions (the targets of the issue: emergency recall 100 %, accu
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from chatbot.app import make_triage_engine
 from chatbot.settings import load_settings
-from chatbot.triage import build_engine
 from chatbot.triage.evaluation import evaluate, load_vignettes
 from chatbot.triage.rules import load_rules
+from knowledge_base.paths import PROJECT_ROOT
 
-EVAL = Path(__file__).resolve().parents[3] / "data" / "eval"
+EVAL = PROJECT_ROOT / "data" / "eval"
 FILES = {"triage_dev.jsonl": 120, "triage_holdout.jsonl": 45, "triage_holdout2.jsonl": 45,
          "triage_holdout3.jsonl": 45, "triage_holdout4.jsonl": 45, "triage_holdout5.jsonl": 45,
          "triage_holdout6.jsonl": 45}
@@ -22,7 +22,7 @@ FILES = {"triage_dev.jsonl": 120, "triage_holdout.jsonl": 45, "triage_holdout2.j
 
 @pytest.fixture(scope="module")
 def engine():
-    return build_engine(load_settings())
+    return make_triage_engine(load_settings())
 
 
 @pytest.mark.parametrize("name,minimum", FILES.items())

@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from chatbot.cli import app
+from chatbot.engine.service import ConsultationService
 from chatbot.llm.fake import FakeGenerator
 from chatbot.prompts import PromptLibrary
-from chatbot.service import ConsultationService
 from chatbot.settings import ChatSettings, LLMSettings, TriageSettings
 from chatbot.store import ChatStore
 from chatbot.triage import Intake, TriageEngine

@@ -2,6 +2,7 @@ import pytest
 
 from chatbot.prompts import PromptLibrary
 from chatbot.triage import Intake, InvalidIntake, Reason, Vitals
+from knowledge_base.paths import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("field,value", [("spo2", 140), ("hr", -5), ("temp", 80), ("rr", 200),
@@ -65,11 +66,10 @@ def test_reason_checks_kind_and_acuity():
 
 
 def test_rules_reference_is_generated_from_the_rule_files():
-    from pathlib import Path
 
     from chatbot.triage.rules import rules_markdown
 
-    doc = Path(__file__).resolve().parents[3] / "docs" / "TRIAGE_RULES.md"
+    doc = PROJECT_ROOT / "docs" / "TRIAGE_RULES.md"
     assert doc.read_text(encoding="utf-8") == rules_markdown(), \
         "run: python -m chatbot.triage > docs/TRIAGE_RULES.md"
 
