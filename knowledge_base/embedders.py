@@ -21,6 +21,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from knowledge_base.errors import EmbedderError
+from knowledge_base.text import CJK_CLASS
 
 DEFAULT_EMBEDDER = "use-multilingual"
 
@@ -134,7 +135,7 @@ class SentenceTransformerEmbedder:
         return _normalise(vectors)
 
 
-_TOKEN = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+")
+_TOKEN = re.compile(rf"[{CJK_CLASS}]|[a-z0-9]+")
 
 
 class HashEmbedder:

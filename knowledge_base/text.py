@@ -1,5 +1,6 @@
-"""Small text helpers shared by loaders, the chunker and the retriever: language detection and
-cleaning. Pure functions, no heavy imports."""
+"""THE bilingual text toolbox: what counts as Chinese, language detection and cleaning. Every
+part of MedChat (loaders, chunker, retriever, chat engine, safety screen, triage, classifier)
+takes its "is this CJK?" from here. Pure functions, no heavy imports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import unicodedata
 
 from knowledge_base.records import Lang
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# CJK unified ideographs: extension A, the basic block, compatibility ideographs. (Radicals,
+# symbols and extension B+ are too rare in patient text to be worth a wider class.)
+CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# The same plus CJK punctuation and the full-width forms: what a tokenizer sees as "wide" text.
+CJK_WIDE_CLASS = "\u3000-\u303f" + CJK_CLASS + "\uff00-\uffef"
+CJK = re.compile(f"[{CJK_CLASS}]")
+CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
+_CJK = CJK
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -21,6 +29,14 @@ def detect_lang(text: str) -> Lang:
     cjk = len(_CJK.findall(text))
     latin = len(_LATIN_WORD.findall(text))
     return "zh" if cjk > 0 and cjk / 1.5 >= latin else "en"
+
+
+def has_cjk(text: str) -> bool:
+    return CJK.search(text) is not None
+
+
+def cjk_count(text: str) -> int:
+    return len(CJK.findall(text))
 
 
 def cjk_ratio(text: str) -> float:

@@ -13,12 +13,14 @@ import threading
 from functools import lru_cache
 from importlib import resources
 
+from knowledge_base.text import CJK_CLASS, CJK_RUN
+
 # Bump when tokenisation changes: the builder stores tokens per chunk and reuses them only while
 # this version matches.
 TOKENIZER_VERSION = "jieba-search+snowball-en/1"
 
-_RUNS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9][A-Za-z0-9'\-]*")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_RUNS = re.compile(rf"[{CJK_CLASS}]+|[A-Za-z0-9][A-Za-z0-9'\-]*")
+_CJK_RUN = CJK_RUN
 _jieba_lock = threading.Lock()
 
 

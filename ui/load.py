@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chatbot.settings import PROJECT_ROOT
+from knowledge_base.evaluation.stats import percentile
 
 # (question, topic word that an on-topic answer or its sources contain). Ten topics, each asked
 # in both languages; session i asks pair i % 10 starting in zh for even i, en for odd i, so all
@@ -82,12 +83,7 @@ def session_questions(i: int) -> list[tuple[str, tuple[str, str], str]]:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 3)
+    return round(percentile(values, q), 3) if values else None
 
 
 def _unescape(md: str) -> str:

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+from knowledge_base.text import CJK_CLASS
+
+_CJK = CJK_CLASS
 _TOKEN = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?|[^\s{_CJK}a-z0-9]")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 

@@ -18,8 +18,9 @@ from chatbot.classifier.features import MAX_CHARS
 from chatbot.classifier.labels import FALLBACK
 from chatbot.classifier.model import HEADS, ClassifierModel
 from chatbot.protocols import Label, Understanding
+from knowledge_base.text import CJK_CLASS
 
-_WORDS = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]", re.UNICODE)
+_WORDS = re.compile(rf"[\w{CJK_CLASS}]", re.UNICODE)
 
 
 class TrainedClassifier:

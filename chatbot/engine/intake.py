@@ -9,11 +9,10 @@ from typing import Callable, Sequence
 
 from chatbot.errors import MedChatError
 from knowledge_base.records import Passage
-from knowledge_base.text import clean_text, detect_lang
+from knowledge_base.text import CJK_CLASS, cjk_count, clean_text, detect_lang
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_READABLE = re.compile(r"[\w\u3400-\u9fff]")
+_READABLE = re.compile(rf"[\w{CJK_CLASS}]")
 
 
 class InputError(MedChatError):
@@ -31,7 +30,7 @@ class LanguageInfo:
 
 
 def detect_language(text: str) -> LanguageInfo:
-    cjk_words = len(_CJK.findall(text)) / 1.5  # as in knowledge_base.text.detect_lang
+    cjk_words = cjk_count(text) / 1.5  # as in knowledge_base.text.detect_lang
     latin = len(_LATIN_WORD.findall(text))
     # Mixed when the minority language has at least 3 words and a fifth of the majority: one
     # drug name in a Chinese sentence does not make it mixed.

@@ -20,8 +20,9 @@ from chatbot.llm.base import (
     GenerationTimeout,
 )
 from chatbot.llm.prompting import Deadline
+from knowledge_base.text import CJK_WIDE_CLASS
 
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = re.compile(f"[{CJK_WIDE_CLASS}]")
 
 
 def approx_tokens(text: str) -> int:

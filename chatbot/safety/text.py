@@ -9,7 +9,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+from knowledge_base.text import CJK
+
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 _WORD = re.compile(r"[a-z]+")
 _CANT = re.compile(r"(?<![a-z])can ?not(?![a-z])")

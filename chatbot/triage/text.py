@@ -9,7 +9,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+from knowledge_base.text import CJK
+
+_CJK = CJK
 _FULLWIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F) if chr(i) not in "，；：！？（）"}
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
                          "\u2014": "-", "\u00b0": " "})

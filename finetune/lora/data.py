@@ -44,6 +44,7 @@ from chatbot.errors import MedChatError
 from chatbot.llm.base import ChatMessage
 from chatbot.llm.prompting import GEMMA_END_OF_TURN, gemma_turns
 from knowledge_base.records import Passage
+from knowledge_base.text import CJK
 
 SPLITS = ("train", "dev", "test")
 LICENCES = {"medquad": "CC BY 4.0 (MedQuAD, Ben Abacha & Demner-Fushman 2019)",
@@ -234,7 +235,7 @@ _ZH_GREETING = re.compile(r"^(?:[您你]好[，,！!。：:\s]*|病情分析[：
 _ZH_SIGNOFF = re.compile(r"感谢|谢谢|祝你|祝您|希望|期望|协助|解答|答案|仅供参考|以上|上述|咨询|我院|本院|专家|电话|QQ|微信"
                          r"|医院|网上|回复|提问")
 _ZH_SENT = re.compile(r"[^。！？；!?;]+[。！？；!?;]?")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK = CJK
 _ZH_NUMBERING = re.compile(r"^\s*(?:\d+|[一二三四五六七八九十]+)\s*[、.．)）]\s*")
 
 

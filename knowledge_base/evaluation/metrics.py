@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.evaluation.stats import percentile  # noqa: F401  (re-exported: eval callers)
 from knowledge_base.records import Passage
 
 KS = (1, 5, 10)
@@ -113,15 +114,6 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float | int]:
         if value is not None:
             out[key] = value
     return out
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def evaluate(search: Callable[[str], Sequence[Passage]], questions: Sequence[EvalQuestion],

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from chatbot.prompts import PromptError, PromptLibrary
 from knowledge_base.records import Passage
-from knowledge_base.text import detect_lang
+from knowledge_base.text import CJK, detect_lang
 from knowledge_base.tokenize import glossary, tokenize, translate_terms
 
 # Prompt templates (data/prompts/<lang>/<name>.txt) whose lines a base model may copy.
@@ -349,7 +349,7 @@ def _glossary_concepts(text: str, lang: str) -> list[list[set[str]]]:
 
 # --- repetition and language -----------------------------------------------------------------
 
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_CHAR = CJK
 _EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
