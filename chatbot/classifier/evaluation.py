@@ -20,27 +20,24 @@ import numpy as np
 
 from chatbot.classifier.labels import Kind, normalise_label
 from chatbot.errors import MedChatError
+from knowledge_base.evaluation.jsonl import read_jsonl
 
 
 class EvalFileError(MedChatError):
     """An evaluation file is missing or has a malformed row."""
 
 
+_ROW = "expected a JSON object with 'text' and 'label'"
+
+
 def read_eval_file(path: Path, kind: Kind) -> tuple[list[str], list[str]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalFileError(f"cannot read {path}: {exc}") from exc
     texts, labels = [], []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(path, EvalFileError, malformed=_ROW):
         try:
-            row = json.loads(line)
             text, label = row["text"], row["label"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvalFileError(f"{path}:{n}: expected a JSON object with 'text' and 'label'",
-                                hint=f"got {line[:80]!r} ({exc!r})") from exc
+        except KeyError as exc:
+            raise EvalFileError(f"{path}:{n}: {_ROW}",
+                                hint=f"got {json.dumps(row, ensure_ascii=False)[:80]!r} ({exc!r})") from exc
         texts.append(str(text))
         labels.append(normalise_label(kind, label))
     if not texts:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import chatbot.evaluation.gen_metrics as gen_metrics
 from chatbot.errors import MedChatError
+from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.evaluation.metrics import percentile
 
 
@@ -26,25 +27,20 @@ class EvalInputError(MedChatError):
     """The evaluation file is malformed."""
 
 
+_ITEM_HINT = 'each line: {"id", "question"} (+ "lang", "reference", "history")'
+
+
 def load_items(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalInputError(f"cannot read {path}: {exc}") from exc
     items = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, row in read_jsonl(path, EvalInputError, malformed="bad line", hint=_ITEM_HINT):
         try:
-            row = json.loads(line)
             if not isinstance(row.get("question"), str) or not row["question"].strip():
                 raise ValueError("question must be a non-empty string")
             for turn in row.get("history") or []:
                 if turn.get("role") not in ("user", "assistant") or not isinstance(turn.get("content"), str):
                     raise ValueError("history turns need role user|assistant and content")
-        except (json.JSONDecodeError, ValueError, AttributeError) as exc:
-            raise EvalInputError(f"{path}:{lineno}: bad line ({exc})",
-                                 hint='each line: {"id", "question"} (+ "lang", "reference", "history")') from exc
+        except (ValueError, AttributeError) as exc:
+            raise EvalInputError(f"{path}:{lineno}: bad line ({exc})", hint=_ITEM_HINT) from exc
         row.setdefault("id", str(lineno))
         items.append(row)
     if not items:

@@ -14,14 +14,15 @@ from pathlib import Path
 import yaml
 
 from chatbot.settings import AVEY_LABELS_FILE as LABELS
+from chatbot.triage.evaluation import TriageEvalError
+from knowledge_base.evaluation.jsonl import read_jsonl
 
 
 def convert(src: Path, out: Path, labels_path: Path = LABELS) -> int:
     labels = yaml.safe_load(labels_path.read_text(encoding="utf-8"))
     by_dx = {dx.lower(): (level, spec["source"]) for level, spec in labels.items() for dx in spec["diagnoses"]}
     rows = []
-    for n, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
-        v = json.loads(line)
+    for n, v in read_jsonl(src, TriageEvalError):
         label = by_dx.get(v["correct_diagnosis"].lower())
         if label is None:
             continue

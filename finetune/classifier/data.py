@@ -30,6 +30,7 @@ from chatbot.classifier.labels import (
     normalise_label,
 )
 from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.records import sha256_text
 
 
@@ -50,22 +51,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not JSON ({exc.msg})") from exc
-    return rows
 
 
 def kuake_qic(path: Path) -> list[Example]:
@@ -109,7 +94,7 @@ def medquad_questions(root: Path) -> list[Example]:
 def project_examples(path: Path, kind: Kind) -> list[Example]:
     """``data/classifier/{intents,emotions}.jsonl``: {"text", "label", "lang"} written by the project."""
     return [Example(r["text"], normalise_label(kind, r["label"]), "project", r.get("lang", ""))
-            for r in read_jsonl(path)]
+            for _, r in read_jsonl(path, DataError)]
 
 
 def cap_per_class(examples: Sequence[Example], cap: int, seed: int) -> list[Example]:

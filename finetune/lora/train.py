@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from finetune.lora.config import FinetuneError, LoraRunConfig
+from knowledge_base.evaluation.jsonl import read_jsonl
 
 CHECKPOINT = "checkpoint"
 ADAPTER_DIR = "adapter"
@@ -141,10 +142,7 @@ def read_rows(path: str | Path, limit: int = 0) -> list[dict[str, Any]]:
         raise FinetuneError(f"training data not found: {path}",
                             hint="build it with: medchat finetune data")
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for lineno, row in read_jsonl(path, FinetuneError):
         if not isinstance(row.get("target"), str) or not (
                 isinstance(row.get("prompt"), str) or isinstance(row.get("messages"), list)):
             raise FinetuneError(f"{path}:{lineno}: a row needs a string target and a prompt or messages")

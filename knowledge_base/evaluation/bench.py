@@ -33,6 +33,8 @@ from knowledge_base.builder import BuildReport, build_index
 from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
 from knowledge_base.embedders import make_embedder
 from knowledge_base.errors import IndexCorruptError, IndexNotFoundError
+from knowledge_base.evaluation.jsonl import read_jsonl
+from knowledge_base.evaluation.metrics import EvalFileError
 from knowledge_base.index.bm25 import BM25Index
 from knowledge_base.index.dense import DenseIndex
 from knowledge_base.index.manifest import (
@@ -237,8 +239,7 @@ def load_questions(n: int, eval_dir: Path = EVAL_DIR, seed: int = 0) -> list[str
         path = eval_dir / name
         if not path.is_file():
             continue
-        qs = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+        qs = [row["question"] for _, row in read_jsonl(path, EvalFileError)]
         pools.append([qs[i] for i in rng.permutation(len(qs))])
     if not pools:
         raise IndexNotFoundError(f"no eval question file in {eval_dir}",

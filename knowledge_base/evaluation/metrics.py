@@ -8,7 +8,6 @@ ranked list of distinct documents before scoring.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from knowledge_base.errors import KnowledgeBaseError
+from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.evaluation.stats import percentile  # noqa: F401  (re-exported: eval callers)
 from knowledge_base.records import Passage
 
@@ -37,18 +37,14 @@ class EvalQuestion:
     kind: str = ""
 
 
+_QUESTION_HINT = 'each line: {"id", "question", "relevant": [doc_id, ...]}'
+
+
 def load_questions(path: str | Path) -> list[EvalQuestion]:
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalFileError(f"cannot read {path}: {exc}") from exc
     out: list[EvalQuestion] = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, row in read_jsonl(path, EvalFileError, malformed="bad question line", hint=_QUESTION_HINT):
         try:
-            row = json.loads(line)
             relevant = row.get("relevant") or []
             grades = {str(k): int(v) for k, v in (row.get("grades") or {}).items()}
             if not isinstance(row["question"], str) or not isinstance(relevant, list):
@@ -62,9 +58,8 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
                 # A graded answer above "Incorrect" (1) counts as relevant even if not listed.
                 relevant=frozenset(map(str, relevant)) | {d for d, g in grades.items() if g >= 2},
                 grades=grades, lang=str(row.get("lang", "")), kind=str(row.get("kind", ""))))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise EvalFileError(f"{path}:{lineno}: bad question line ({exc})",
-                                hint='each line: {"id", "question", "relevant": [doc_id, ...]}') from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EvalFileError(f"{path}:{lineno}: bad question line ({exc})", hint=_QUESTION_HINT) from exc
     if not out:
         raise EvalFileError(f"{path} holds no question")
     return out

@@ -138,6 +138,17 @@ def test_packing_and_length_filter():
     assert [len(p.input_ids) for p in packed] == [18, 12]
 
 
+def test_training_rows_are_read_with_their_line_numbers(tmp_path, data):
+    assert len(lora_mod.read_rows(data, limit=3)) == 3
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "target": "t"}\n\n{"prompt": "p"}\n', encoding="utf-8")
+    with pytest.raises(FinetuneError, match="bad.jsonl:3: a row needs a string target"):
+        lora_mod.read_rows(bad)
+    bad.write_text('{"prompt": "p", "target": "t"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(FinetuneError, match="bad.jsonl:2: not JSON"):
+        lora_mod.read_rows(bad)
+
+
 @pytest.mark.parametrize("bad", [{"rank": 0}, {"dropout": 1.0}, {"prompt_format": "chatml"},
                                  {"target_modules": []}, {"device": "tpu"}, {"max_minutes": -1}])
 def test_config_checks_itself(bad):
