@@ -45,7 +45,7 @@ from knowledge_base.index.store import (
     ChunkWriter,
     EmbeddingCache,
 )
-from knowledge_base.loaders import LOADER_VERSION, KnownFile, load_sources
+from knowledge_base.loaders import LOADER_VERSION, KnownFile, LoadResult, load_sources
 from knowledge_base.records import SkippedFile, sha256_text
 from knowledge_base.tokenize import TOKENIZER_VERSION, tokenize
 
@@ -174,6 +174,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _StageClock:
+    """Seconds of each build stage, each measured from the end of the one before; logged too, so
+    a build without a TTY still shows its progress."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self._mark
+        log.info("build: %s done in %.1f s", name, now - self._mark)
+        self._mark = now
+
+
+@dataclass
+class _Chunked:
+    """The chunk stage's output: document rows (as ``ChunkWriter.add_documents`` takes them, the
+    chunk count last), (chunk, tokens, embed-text hash) triples in document order, and how many
+    documents were reused from the previous build."""
+
+    doc_rows: list[tuple]
+    chunk_rows: list[tuple]
+    reused: int
+
+
 def build_index(
     sources: Sequence[str | Path],
     index_dir: str | Path,
@@ -185,140 +211,182 @@ def build_index(
     on_progress: Progress | None = None,
     keep_previous: int = 1,
 ) -> BuildReport:
+    """The named stages in order: load, chunk+tokenise, embed, index (FAISS, BM25, SQLite),
+    manifest, swap; ``stage_seconds`` keeps one figure per stage."""
     chunker_config = chunker_config or ChunkerConfig()
     index_config = index_config or IndexConfig()
     layout = IndexLayout(Path(index_dir))
     layout.builds.mkdir(parents=True, exist_ok=True)
     bar = _Tqdm(progress, on_progress)
     started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def stage_done(name: str, t0: float) -> float:
-        now = time.perf_counter()
-        stages[name] = now - t0
-        log.info("build: %s done in %.1f s", name, now - t0)  # progress in logs without a TTY
-        return now
 
     with _BuildLock(layout.lock):
         _cleanup_stale(layout, keep=keep_previous)
-        t = time.perf_counter()
-        previous, known = _previous_store(layout, chunker_config, full)
-        loaded = load_sources(sources, known)
-        if not loaded.documents and not loaded.reused_doc_ids:
-            if previous is not None:
-                previous.close()
-            raise BuildError("no document could be loaded from " + ", ".join(map(str, sources)),
-                             hint="check the paths; skipped files: "
-                                  + "; ".join(f"{s.path}: {s.reason}" for s in loaded.skipped[:5]))
-        t = stage_done("load", t)
-
-        prev_rows = previous.document_rows() if previous is not None else {}
-        hashes = {doc.id: doc.content_hash() for doc in loaded.documents}
-        unchanged = {d for d, h in hashes.items() if d in prev_rows and prev_rows[d][1] == h}
-        prev_chunks = (previous.chunks_by_doc(unchanged | set(loaded.reused_doc_ids))
-                       if previous is not None else {})
-        chunker = Chunker(chunker_config)
-        doc_rows, chunk_rows = [], []
-        reused = 0
-        update = bar("chunk+tokenize", len(loaded.documents) + len(loaded.reused_doc_ids))
-        for doc in loaded.documents:
-            h = hashes[doc.id]
-            if doc.id in unchanged and doc.id in prev_chunks:
-                triples = prev_chunks[doc.id]
-                reused += 1
-            else:
-                triples = [(c, " ".join(tokenize(f"{c.title}\n{c.text}")),
-                            sha256_text(c.embed_text)) for c in chunker.split(doc)]
-            doc_rows.append((doc.id, h, doc.path, doc.title, doc.url, doc.source, doc.lang,
-                             doc.license, len(triples)))
-            chunk_rows.extend(triples)
-            update(1)
-        for doc_id in loaded.reused_doc_ids:  # from unchanged files: not even parsed
-            doc_rows.append(prev_rows[doc_id])
-            chunk_rows.extend(prev_chunks[doc_id])
-            reused += 1
-            update(1)
-        update.close()
-        if previous is not None:
-            previous.close()
-        if not chunk_rows:
-            raise BuildError("the loaded documents produced no chunk (all empty after cleaning?)")
-        t = stage_done("chunk+tokenize", t)
-
-        # Views: every chunk's own text, plus each document's question (or title) alone,
-        # owned by the document's first chunk (see ChunkerConfig.question_view).
-        texts = [(h, c.embed_text) for c, _, h in chunk_rows]
-        owners = list(range(len(chunk_rows)))
-        if chunker_config.question_view:
-            first = 0
-            for row in doc_rows:
-                lead = chunk_rows[first][0] if row[8] else None
-                view = (lead.question or lead.title).strip() if lead else ""
-                if view:
-                    texts.append((sha256_text(view), view))
-                    owners.append(first)
-                first += row[8]
+        clock = _StageClock()
+        previous, loaded = _load(sources, layout, chunker_config, full)
+        clock.done("load")
+        chunked = _chunk_and_tokenise(loaded, previous, chunker_config, bar)
+        clock.done("chunk+tokenize")
+        texts, owners = _embed_views(chunked, chunker_config.question_view)
         vectors, embedded, cached = _embed(texts, embedder, layout, bar)
-        t = stage_done("embed", t)
-
+        clock.done("embed")
         build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-{os.getpid()}"
         tmp = layout.builds / f".tmp-{build_id}"
         tmp.mkdir()
-        dense = DenseIndex.build(vectors, index_config, owners=np.asarray(owners, dtype=np.int64))
-        dense.save(tmp)
-        t = stage_done("faiss", t)
-        bm25 = BM25Index.build((tokens.split() for _, tokens, _ in chunk_rows),
-                               k1=index_config.bm25_k1, b=index_config.bm25_b)
-        bm25.save(tmp)
-        t = stage_done("bm25", t)
-        writer = ChunkWriter(tmp / CHUNKS_FILE)
-        writer.add_files((f.path, f.sha256, f.size, f.n_documents,
-                          json.dumps([[p.path, p.reason] for p in f.problems], ensure_ascii=False))
-                         for f in loaded.files)
-        writer.add_documents(doc_rows)
-        writer.add_chunks((i, c, tokens, h) for i, (c, tokens, h) in enumerate(chunk_rows))
-        writer.close()
-        t = stage_done("sqlite", t)
-
-        langs: dict[str, int] = {}
-        for c, _, _ in chunk_rows:
-            langs[c.lang] = langs.get(c.lang, 0) + 1
-        write_manifest(tmp, {
-            "build_id": build_id,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "embedder": {"name": embedder.name, "dim": int(vectors.shape[1])},
-            "chunker": chunker_config.as_dict(),
-            "tokenizer": TOKENIZER_VERSION,
-            "loader": LOADER_VERSION,
-            "index": index_config.as_dict(),
-            "dense_index": {"type": dense.kind, "ntotal": dense.ntotal,
-                            "views": dense.ntotal - len(chunk_rows)},
-            "counts": {"documents": len(doc_rows), "chunks": len(chunk_rows),
-                       "files": len(loaded.files), "skipped": len(loaded.skipped),
-                       "chunks_by_lang": langs},
-            "sources": [str(s) for s in sources],
-            "documents": {row[0]: row[1] for row in doc_rows},
-            "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
-            "versions": versions(),
-        })
-        for path in tmp.iterdir():  # durable before it becomes visible
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        final = layout.builds / build_id
-        os.rename(tmp, final)
-        link_tmp = layout.root / f".current-{build_id}"
-        os.symlink(Path("builds") / build_id, link_tmp)
-        os.replace(link_tmp, layout.current)  # the atomic swap: readers see old or new, never half
-        _fsync_dir(layout.root)
-        _cleanup_stale(layout, keep=keep_previous)
-        stage_done("swap", t)
+        dense = _write_indexes(tmp, vectors, owners, chunked, index_config, clock)
+        _write_chunk_store(tmp, loaded, chunked)
+        clock.done("sqlite")
+        write_manifest(tmp, _manifest(build_id, sources, loaded, chunked, embedder, vectors, dense,
+                                      chunker_config, index_config))
+        _swap(layout, tmp, build_id, keep_previous)
+        clock.done("swap")
 
     return BuildReport(
-        index_dir=str(layout.root), build_id=build_id, documents=len(doc_rows),
-        chunks=len(chunk_rows), files=len(loaded.files), reused_documents=reused,
+        index_dir=str(layout.root), build_id=build_id, documents=len(chunked.doc_rows),
+        chunks=len(chunked.chunk_rows), files=len(loaded.files), reused_documents=chunked.reused,
         embedded_vectors=embedded, cached_vectors=cached, skipped=list(loaded.skipped),
-        seconds=time.perf_counter() - started, stage_seconds=stages, dense_index=dense.kind,
+        seconds=time.perf_counter() - started, stage_seconds=clock.seconds, dense_index=dense.kind,
         embedder=embedder.name)
+
+
+def _load(sources: Sequence[str | Path], layout: IndexLayout, chunker_config: ChunkerConfig,
+          full: bool) -> tuple[ChunkStore | None, LoadResult]:
+    """Stage load: the previous build's store (when reusable) and the parsed sources; unchanged
+    files of the previous build are not parsed again."""
+    previous, known = _previous_store(layout, chunker_config, full)
+    loaded = load_sources(sources, known)
+    if not loaded.documents and not loaded.reused_doc_ids:
+        if previous is not None:
+            previous.close()
+        raise BuildError("no document could be loaded from " + ", ".join(map(str, sources)),
+                         hint="check the paths; skipped files: "
+                              + "; ".join(f"{s.path}: {s.reason}" for s in loaded.skipped[:5]))
+    return previous, loaded
+
+
+def _chunk_and_tokenise(loaded: LoadResult, previous: ChunkStore | None,
+                        chunker_config: ChunkerConfig, bar: _Tqdm) -> _Chunked:
+    """Stage chunk+tokenise: an unchanged document keeps the previous build's chunks and tokens;
+    any other is split and tokenised now. Closes ``previous``: nothing later reads it."""
+    prev_rows = previous.document_rows() if previous is not None else {}
+    hashes = {doc.id: doc.content_hash() for doc in loaded.documents}
+    unchanged = {d for d, h in hashes.items() if d in prev_rows and prev_rows[d][1] == h}
+    prev_chunks = (previous.chunks_by_doc(unchanged | set(loaded.reused_doc_ids))
+                   if previous is not None else {})
+    chunker = Chunker(chunker_config)
+    doc_rows, chunk_rows = [], []
+    reused = 0
+    update = bar("chunk+tokenize", len(loaded.documents) + len(loaded.reused_doc_ids))
+    for doc in loaded.documents:
+        h = hashes[doc.id]
+        if doc.id in unchanged and doc.id in prev_chunks:
+            triples = prev_chunks[doc.id]
+            reused += 1
+        else:
+            triples = [(c, " ".join(tokenize(f"{c.title}\n{c.text}")),
+                        sha256_text(c.embed_text)) for c in chunker.split(doc)]
+        doc_rows.append((doc.id, h, doc.path, doc.title, doc.url, doc.source, doc.lang,
+                         doc.license, len(triples)))
+        chunk_rows.extend(triples)
+        update(1)
+    for doc_id in loaded.reused_doc_ids:  # from unchanged files: not even parsed
+        doc_rows.append(prev_rows[doc_id])
+        chunk_rows.extend(prev_chunks[doc_id])
+        reused += 1
+        update(1)
+    update.close()
+    if previous is not None:
+        previous.close()
+    if not chunk_rows:
+        raise BuildError("the loaded documents produced no chunk (all empty after cleaning?)")
+    return _Chunked(doc_rows, chunk_rows, reused)
+
+
+def _embed_views(chunked: _Chunked, question_view: bool) -> tuple[list[tuple[str, str]], list[int]]:
+    """(hash, text) of every vector to embed and the chunk each belongs to. Views: every chunk's
+    own text, plus each document's question (or title) alone, owned by the document's first chunk
+    (see ChunkerConfig.question_view)."""
+    chunk_rows = chunked.chunk_rows
+    texts = [(h, c.embed_text) for c, _, h in chunk_rows]
+    owners = list(range(len(chunk_rows)))
+    if question_view:
+        first = 0
+        for row in chunked.doc_rows:
+            lead = chunk_rows[first][0] if row[8] else None
+            view = (lead.question or lead.title).strip() if lead else ""
+            if view:
+                texts.append((sha256_text(view), view))
+                owners.append(first)
+            first += row[8]
+    return texts, owners
+
+
+def _write_indexes(tmp: Path, vectors: np.ndarray, owners: list[int], chunked: _Chunked,
+                   index_config: IndexConfig, clock: _StageClock) -> DenseIndex:
+    """Stage index, its search halves: the dense (FAISS) index over every view and BM25 over the
+    chunks' tokens, each timed on its own (``faiss``, ``bm25``)."""
+    dense = DenseIndex.build(vectors, index_config, owners=np.asarray(owners, dtype=np.int64))
+    dense.save(tmp)
+    clock.done("faiss")
+    bm25 = BM25Index.build((tokens.split() for _, tokens, _ in chunked.chunk_rows),
+                           k1=index_config.bm25_k1, b=index_config.bm25_b)
+    bm25.save(tmp)
+    clock.done("bm25")
+    return dense
+
+
+def _write_chunk_store(tmp: Path, loaded: LoadResult, chunked: _Chunked) -> None:
+    """Stage index, its store: files, documents and chunks in SQLite (the next build reuses them)."""
+    writer = ChunkWriter(tmp / CHUNKS_FILE)
+    writer.add_files((f.path, f.sha256, f.size, f.n_documents,
+                      json.dumps([[p.path, p.reason] for p in f.problems], ensure_ascii=False))
+                     for f in loaded.files)
+    writer.add_documents(chunked.doc_rows)
+    writer.add_chunks((i, c, tokens, h) for i, (c, tokens, h) in enumerate(chunked.chunk_rows))
+    writer.close()
+
+
+def _manifest(build_id: str, sources: Sequence[str | Path], loaded: LoadResult,
+              chunked: _Chunked, embedder: Embedder, vectors: np.ndarray, dense: DenseIndex,
+              chunker_config: ChunkerConfig, index_config: IndexConfig) -> dict:
+    """Stage manifest: what the build is made of; written last, it marks the build finished."""
+    doc_rows, chunk_rows = chunked.doc_rows, chunked.chunk_rows
+    langs: dict[str, int] = {}
+    for c, _, _ in chunk_rows:
+        langs[c.lang] = langs.get(c.lang, 0) + 1
+    return {
+        "build_id": build_id,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "embedder": {"name": embedder.name, "dim": int(vectors.shape[1])},
+        "chunker": chunker_config.as_dict(),
+        "tokenizer": TOKENIZER_VERSION,
+        "loader": LOADER_VERSION,
+        "index": index_config.as_dict(),
+        "dense_index": {"type": dense.kind, "ntotal": dense.ntotal,
+                        "views": dense.ntotal - len(chunk_rows)},
+        "counts": {"documents": len(doc_rows), "chunks": len(chunk_rows),
+                   "files": len(loaded.files), "skipped": len(loaded.skipped),
+                   "chunks_by_lang": langs},
+        "sources": [str(s) for s in sources],
+        "documents": {row[0]: row[1] for row in doc_rows},
+        "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
+        "versions": versions(),
+    }
+
+
+def _swap(layout: IndexLayout, tmp: Path, build_id: str, keep_previous: int) -> None:
+    """Stage swap: make the finished build durable, rename it into place and point ``current`` at
+    it in one atomic step; readers see the old build or the new one, never half of either."""
+    for path in tmp.iterdir():  # durable before it becomes visible
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    final = layout.builds / build_id
+    os.rename(tmp, final)
+    link_tmp = layout.root / f".current-{build_id}"
+    os.symlink(Path("builds") / build_id, link_tmp)
+    os.replace(link_tmp, layout.current)  # the atomic swap: readers see old or new, never half
+    _fsync_dir(layout.root)
+    _cleanup_stale(layout, keep=keep_previous)
 
 
 def _embed(texts: list[tuple[str, str]], embedder: Embedder, layout: IndexLayout,
