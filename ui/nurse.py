@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,67 @@ def _history_headers(t, lang: str) -> list[str]:
     return [t(lang, f"ui.nurse.col.{c}") for c in render.TRIAGE_COLUMNS]
 
 
+@dataclass
+class _Parts:
+    """The tab's buttons, headings and intake fields by key; the key also names the text
+    (``ui.nurse.<key>``) and, for a button, the element id (``mc-<key>``)."""
+
+    t: Any
+    buttons: dict[str, Any] = field(default_factory=dict)
+    headings: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (markdown, level)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def button(self, lang: str, key: str, **kwargs: Any) -> Any:
+        self.buttons[key] = gr.Button(self.t(lang, f"ui.nurse.{key}"), elem_id=f"mc-{key}", **kwargs)
+        return self.buttons[key]
+
+    def heading(self, lang: str, key: str, level: str) -> Any:
+        md = gr.Markdown(f"{level} {render.md_text(self.t(lang, f'ui.nurse.{key}'))}")
+        self.headings[key] = (md, level)
+        return md
+
+
 def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, lang: str,
                     token: gr.State) -> NurseHandles:
+    t = services.t
+    parts = _Parts(t)
+    login_group, user_box, password_box = _login_form(services, lang, parts)
+    login_msg = gr.Markdown("", elem_id="mc-login-msg")
+    assessment = gr.State(None)
+    with gr.Column(visible=False) as console_group:
+        with gr.Row():
+            who = gr.Markdown("", elem_id="mc-who")
+            parts.button(lang, "logout", size="sm")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                _intake_form(lang, parts)
+            with gr.Column(scale=1, min_width=300):
+                card, note, status = _result_panel(lang, parts)
+        search, table, export_file = _history_panel(lang, parts)
+    buttons, fields = parts.buttons, parts.fields
+
+    def wire(admin_views: tuple[Any, Any]) -> None:
+        views = [token, login_group, console_group, *admin_views, login_msg]
+        inputs = [fields[k] for k in FORM_FIELDS]
+        buttons["assess"].click(partial(assess, services), [token, lang_box, *inputs],
+                                [*views, card, note, assessment, status], concurrency_id="staff")
+        buttons["save"].click(partial(save, services), [token, lang_box, note, assessment, search],
+                              [*views, status, table], queue=False)
+        for trigger in (buttons["refresh"].click, search.submit):
+            trigger(partial(search_history, services), [token, lang_box, search], [*views, table],
+                    queue=False)
+        buttons["export"].click(partial(export_csv, services), [token, lang_box, search],
+                                [*views, export_file], queue=False)
+
+    labelled = {"user": user_box, "password": password_box, "note": note, "search": search}
+    _register_texts(registry, parts, labelled, table)
+    return NurseHandles(login_group, console_group, login_msg, user_box, password_box,
+                        buttons["login"], buttons["logout"], who, table, wire)
+
+
+def _login_form(services: Services, lang: str, parts: _Parts) -> tuple[Any, Any, Any]:
+    """The "not configured" notice (both languages: no one has picked one yet) and the login
+    group; returns (group, user box, password box)."""
     t = services.t
     both = " / ".join(t(lg, "ui.nurse.not_configured") for lg in ("zh", "en"))
     gr.Markdown(render.md_text(both), visible=not services.auth.configured, elem_id="mc-not-configured")
@@ -140,78 +199,77 @@ def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, 
         user_box = gr.Textbox(label=t(lang, "ui.nurse.user"), elem_id="mc-user")
         password_box = gr.Textbox(label=t(lang, "ui.nurse.password"), type="password",
                                   elem_id="mc-password")
-        login_btn = gr.Button(t(lang, "ui.nurse.login"), variant="primary", elem_id="mc-login")
-    login_msg = gr.Markdown("", elem_id="mc-login-msg")
-    assessment = gr.State(None)
-    with gr.Column(visible=False) as console_group:
-        with gr.Row():
-            who = gr.Markdown("", elem_id="mc-who")
-            logout_btn = gr.Button(t(lang, "ui.nurse.logout"), size="sm", elem_id="mc-logout")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                intake_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.intake'))}")
-                fields: dict[str, Any] = {
-                    "complaint": gr.Textbox(label=t(lang, "ui.nurse.complaint"), lines=2, elem_id="mc-complaint"),
-                    "age": gr.Textbox(label=t(lang, "ui.nurse.age"), max_lines=1, elem_id="mc-age"),
-                    "sex": gr.Radio(_sex_choices(t, lang), value="", label=t(lang, "ui.nurse.sex"), elem_id="mc-sex"),
-                    "pregnant": gr.Checkbox(label=t(lang, "ui.nurse.pregnant"), elem_id="mc-pregnant"),
-                }
-                vitals_md = gr.Markdown(f"#### {render.md_text(t(lang, 'ui.nurse.vitals'))}")
-                with gr.Row():
-                    for key in VITAL_KEYS:
-                        # Text, not gr.Number: an untouched Number submits 0, and RR 0 or
-                        # GCS 0 is a different patient from "not measured". The engine parses
-                        # and range-checks the text (InvalidIntake names the field).
-                        fields[key] = gr.Textbox(label=t(lang, f"ui.nurse.{key}"), max_lines=1,
-                                                 min_width=140, elem_id=f"mc-{key}")
-                fields["avpu"] = gr.Dropdown(_avpu_choices(t, lang), value="", label=t(lang, "ui.nurse.avpu"),
-                                             elem_id="mc-avpu")
-                fields["onset"] = gr.Textbox(label=t(lang, "ui.nurse.onset"), elem_id="mc-onset")
-                fields["comorbidities"] = gr.Textbox(label=t(lang, "ui.nurse.comorbidities"),
-                                                     elem_id="mc-comorbidities")
-                assess_btn = gr.Button(t(lang, "ui.nurse.assess"), variant="primary", elem_id="mc-assess")
-            with gr.Column(scale=1, min_width=300):
-                result_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.result'))}")
-                card = gr.HTML("", elem_id="mc-triage-card")
-                note = gr.Textbox(label=t(lang, "ui.nurse.note"), lines=6, elem_id="mc-note")
-                save_btn = gr.Button(t(lang, "ui.nurse.save"), variant="primary", elem_id="mc-save")
-                status = gr.Markdown("", elem_id="mc-nurse-status")
-        history_md = gr.Markdown(f"### {render.md_text(t(lang, 'ui.nurse.history'))}")
-        with gr.Row():
-            search = gr.Textbox(label=t(lang, "ui.nurse.search"), scale=3, elem_id="mc-search")
-            refresh_btn = gr.Button(t(lang, "ui.nurse.refresh"), scale=1, elem_id="mc-refresh")
-            export_btn = gr.Button(t(lang, "ui.nurse.export"), scale=1, elem_id="mc-export")
-        table = gr.Dataframe(headers=_history_headers(t, lang), value=[], interactive=False,
-                             wrap=True, elem_id="mc-history")
-        export_file = gr.File(visible=False, label="CSV", elem_id="mc-export-file")
+        parts.button(lang, "login", variant="primary")
+    return login_group, user_box, password_box
 
-    def wire(admin_views: tuple[Any, Any]) -> None:
-        views = [token, login_group, console_group, *admin_views, login_msg]
-        inputs = [fields[k] for k in FORM_FIELDS]
-        assess_btn.click(partial(assess, services), [token, lang_box, *inputs],
-                         [*views, card, note, assessment, status], concurrency_id="staff")
-        save_btn.click(partial(save, services), [token, lang_box, note, assessment, search],
-                       [*views, status, table], queue=False)
-        for trigger in (refresh_btn.click, search.submit):
-            trigger(partial(search_history, services), [token, lang_box, search], [*views, table],
-                    queue=False)
-        export_btn.click(partial(export_csv, services), [token, lang_box, search],
-                         [*views, export_file], queue=False)
 
-    for key, comp in (("user", user_box), ("password", password_box)):
+def _intake_form(lang: str, parts: _Parts) -> None:
+    """The intake column: one field per ``FORM_FIELDS`` key, then the assess button."""
+    t, fields = parts.t, parts.fields
+    parts.heading(lang, "intake", "###")
+    fields["complaint"] = gr.Textbox(label=t(lang, "ui.nurse.complaint"), lines=2, elem_id="mc-complaint")
+    fields["age"] = gr.Textbox(label=t(lang, "ui.nurse.age"), max_lines=1, elem_id="mc-age")
+    fields["sex"] = gr.Radio(_sex_choices(t, lang), value="", label=t(lang, "ui.nurse.sex"), elem_id="mc-sex")
+    fields["pregnant"] = gr.Checkbox(label=t(lang, "ui.nurse.pregnant"), elem_id="mc-pregnant")
+    parts.heading(lang, "vitals", "####")
+    with gr.Row():
+        for key in VITAL_KEYS:
+            # Text, not gr.Number: an untouched Number submits 0, and RR 0 or
+            # GCS 0 is a different patient from "not measured". The engine parses
+            # and range-checks the text (InvalidIntake names the field).
+            fields[key] = gr.Textbox(label=t(lang, f"ui.nurse.{key}"), max_lines=1,
+                                     min_width=140, elem_id=f"mc-{key}")
+    fields["avpu"] = gr.Dropdown(_avpu_choices(t, lang), value="", label=t(lang, "ui.nurse.avpu"),
+                                 elem_id="mc-avpu")
+    fields["onset"] = gr.Textbox(label=t(lang, "ui.nurse.onset"), elem_id="mc-onset")
+    fields["comorbidities"] = gr.Textbox(label=t(lang, "ui.nurse.comorbidities"),
+                                         elem_id="mc-comorbidities")
+    parts.button(lang, "assess", variant="primary")
+
+
+def _result_panel(lang: str, parts: _Parts) -> tuple[Any, Any, Any]:
+    """The result column: (triage card, editable note, status line) and the save button."""
+    t = parts.t
+    parts.heading(lang, "result", "###")
+    card = gr.HTML("", elem_id="mc-triage-card")
+    note = gr.Textbox(label=t(lang, "ui.nurse.note"), lines=6, elem_id="mc-note")
+    parts.button(lang, "save", variant="primary")
+    status = gr.Markdown("", elem_id="mc-nurse-status")
+    return card, note, status
+
+
+def _history_panel(lang: str, parts: _Parts) -> tuple[Any, Any, Any]:
+    """Saved records: (search box, table, CSV file) with the refresh and export buttons."""
+    t = parts.t
+    parts.heading(lang, "history", "###")
+    with gr.Row():
+        search = gr.Textbox(label=t(lang, "ui.nurse.search"), scale=3, elem_id="mc-search")
+        parts.button(lang, "refresh", scale=1)
+        parts.button(lang, "export", scale=1)
+    table = gr.Dataframe(headers=_history_headers(t, lang), value=[], interactive=False,
+                         wrap=True, elem_id="mc-history")
+    export_file = gr.File(visible=False, label="CSV", elem_id="mc-export-file")
+    return search, table, export_file
+
+
+def _register_texts(registry: Registry, parts: _Parts, labelled: dict[str, Any], table: Any) -> None:
+    """Every text of the tab follows the language switch (``labelled``: key -> component whose
+    label is ``ui.nurse.<key>``)."""
+    t = parts.t
+
+    def label(key: str, comp: Any) -> None:
         registry.add(comp, lambda lg, k=key: gr.update(label=t(lg, f"ui.nurse.{k}")))
-    for key, comp in (("login", login_btn), ("logout", logout_btn), ("assess", assess_btn),
-                      ("save", save_btn), ("refresh", refresh_btn), ("export", export_btn)):
+
+    for key in ("user", "password"):
+        label(key, labelled[key])
+    for key, comp in parts.buttons.items():
         registry.add(comp, lambda lg, k=key: gr.update(value=t(lg, f"ui.nurse.{k}")))
-    for key, comp, level in (("intake", intake_md, "###"), ("vitals", vitals_md, "####"),
-                             ("result", result_md, "###"), ("history", history_md, "###")):
+    for key, (comp, level) in parts.headings.items():
         registry.add(comp, lambda lg, k=key, h=level: gr.update(value=f"{h} {render.md_text(t(lg, f'ui.nurse.{k}'))}"))
     for key in ("complaint", "age", "pregnant", *VITAL_KEYS, "onset", "comorbidities"):
-        registry.add(fields[key], lambda lg, k=key: gr.update(label=t(lg, f"ui.nurse.{k}")))
-    registry.add(fields["sex"], lambda lg: gr.update(label=t(lg, "ui.nurse.sex"), choices=_sex_choices(t, lg)))
-    registry.add(fields["avpu"], lambda lg: gr.update(label=t(lg, "ui.nurse.avpu"), choices=_avpu_choices(t, lg)))
-    registry.add(note, lambda lg: gr.update(label=t(lg, "ui.nurse.note")))
-    registry.add(search, lambda lg: gr.update(label=t(lg, "ui.nurse.search")))
+        label(key, parts.fields[key])
+    registry.add(parts.fields["sex"], lambda lg: gr.update(label=t(lg, "ui.nurse.sex"), choices=_sex_choices(t, lg)))
+    registry.add(parts.fields["avpu"], lambda lg: gr.update(label=t(lg, "ui.nurse.avpu"), choices=_avpu_choices(t, lg)))
+    for key in ("note", "search"):
+        label(key, labelled[key])
     registry.add(table, lambda lg: gr.update(headers=_history_headers(t, lg)))
-    return NurseHandles(login_group, console_group, login_msg, user_box, password_box, login_btn,
-                        logout_btn, who, table, wire)
