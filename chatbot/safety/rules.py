@@ -264,97 +264,116 @@ def _number(value: Any, where: str) -> float | None:
 
 
 def _parse(data: Any, path: Path) -> RuleSet:
+    """Check and compile the whole file, section by section; the first problem raises, named by
+    section (and rule id) so the author can find it."""
     if not isinstance(data, dict):
         raise SafetyRulesError(f"{path} must be a YAML mapping")
     for key in ("version", "categories", "markers", "lexicon", "rules", "sources"):
         if key not in data:
             raise SafetyRulesError(f"{path}: missing section {key!r}")
-    categories: dict[str, Category] = {}
-    for i, c in enumerate(data["categories"]):
-        if not isinstance(c, dict) or "id" not in c:
-            raise SafetyRulesError(f"{path}: categories[{i}] needs an id")
-        categories[c["id"]] = Category(c["id"], i, bool(c.get("crisis_line", False)))
+    categories = _parse_categories(data["categories"], path)
     sources = {str(k): str(v) for k, v in (data["sources"] or {}).items()}
     lexicon = {str(k): _as_list(v, f"lexicon.{k}") for k, v in (data["lexicon"] or {}).items()}
     comp = _Compiler(lexicon, path)
+    markers = _parse_markers(data["markers"], comp, path)
+    normaliser = _parse_normaliser(data.get("normalise") or {})
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, r in enumerate(data["rules"] or []):
+        if not isinstance(r, dict) or not r.get("id"):
+            raise SafetyRulesError(f"{path}: rules[{i}] needs an id")
+        rid = str(r["id"])
+        unknown = set(r) - _RULE_KEYS
+        if unknown:
+            raise SafetyRulesError(f"{path}: rule {rid}: unknown keys {sorted(unknown)}")
+        if rid in seen:
+            raise SafetyRulesError(f"{path}: rule id {rid} is used twice")
+        seen.add(rid)
+        rules.append(_parse_rule(r, rid, path, comp, categories, sources))
+    return RuleSet(path=path, version=int(data["version"]), categories=categories,
+                   rules=tuple(rules), markers=markers, normalise=normaliser, sources=sources,
+                   lexicon={k: tuple(v) for k, v in lexicon.items()})
 
-    m = data["markers"]
+
+def _parse_categories(items: Any, path: Path) -> dict[str, Category]:
+    """The categories section: its order is the severity order (0 = most severe)."""
+    categories: dict[str, Category] = {}
+    for i, c in enumerate(items):
+        if not isinstance(c, dict) or "id" not in c:
+            raise SafetyRulesError(f"{path}: categories[{i}] needs an id")
+        categories[c["id"]] = Category(c["id"], i, bool(c.get("crisis_line", False)))
+    return categories
+
+
+def _parse_markers(m: Any, comp: _Compiler, path: Path) -> Markers:
+    """The markers section: three split patterns, two negation windows, and pattern lists."""
     try:
         splits = {k: re.compile(m[k]) for k in ("clause_split", "sentence_split", "subclause_split")}
         windows = {k: int(m[k]) for k in ("negation_window_zh", "negation_window_en")}
         # every other marker is a list of patterns, compiled into one alternation
         lists = {f.name: comp.one(_as_list(m[f.name], f"markers.{f.name}"), f"markers.{f.name}")
                  for f in fields(Markers) if f.name not in splits and f.name not in windows}
-        markers = Markers(**splits, **windows, **lists)
+        return Markers(**splits, **windows, **lists)
     except KeyError as exc:
         raise SafetyRulesError(f"{path}: markers.{exc.args[0]} is missing") from exc
     except re.error as exc:
         raise SafetyRulesError(f"{path}: bad marker pattern: {exc}") from exc
 
-    n = data.get("normalise") or {}
-    normaliser = Normaliser.build(
+
+def _parse_normaliser(n: dict[str, Any]) -> Normaliser:
+    """The normalise section: misspelling maps and the fuzzy-matching vocabulary."""
+    return Normaliser.build(
         {str(k): str(v) for k, v in (n.get("misspellings_en") or {}).items()},
         {str(k): str(v) for k, v in (n.get("misspellings_zh") or {}).items()},
         _as_list(n.get("fuzzy_vocabulary"), "normalise.fuzzy_vocabulary"),
         _as_list(n.get("fuzzy_exceptions"), "normalise.fuzzy_exceptions"),
         int(n.get("fuzzy_min_length", 6)))
 
-    rules: list[Rule] = []
-    seen: set[str] = set()
-    for i, r in enumerate(data["rules"] or []):
-        where = f"rules[{i}]"
-        if not isinstance(r, dict) or not r.get("id"):
-            raise SafetyRulesError(f"{path}: {where} needs an id")
-        rid = str(r["id"])
-        where = f"rule {rid}"
-        unknown = set(r) - _RULE_KEYS
-        if unknown:
-            raise SafetyRulesError(f"{path}: {where}: unknown keys {sorted(unknown)}")
-        if rid in seen:
-            raise SafetyRulesError(f"{path}: rule id {rid} is used twice")
-        seen.add(rid)
-        if r.get("category") not in categories:
-            raise SafetyRulesError(f"{path}: {where}: unknown category {r.get('category')!r}")
-        lang = r.get("lang", "both")
-        if lang not in ("zh", "en", "both"):
-            raise SafetyRulesError(f"{path}: {where}: lang must be zh, en or both")
-        ignore = frozenset(_as_list(r.get("ignore"), f"{where}.ignore"))
-        if ignore - set(FILTERS):
-            raise SafetyRulesError(f"{path}: {where}: ignore takes {FILTERS}")
-        scope = r.get("unless_scope", "sentence")
-        if scope not in ("clause", "sentence", "message"):
-            raise SafetyRulesError(f"{path}: {where}: unless_scope must be clause, sentence or message")
-        refs = _as_list(r.get("source"), f"{where}.source")
-        missing = [s for s in refs if s not in sources]
-        if not refs or missing:
-            raise SafetyRulesError(f"{path}: {where}: every rule names sources from the sources "
-                                   f"section (missing: {missing or 'none given'})")
-        examples = r.get("examples") or {}
-        hits = _as_list(examples.get("hit"), f"{where}.examples.hit")
-        misses = _as_list(examples.get("miss"), f"{where}.examples.miss")
-        if not hits or not misses:
-            raise SafetyRulesError(f"{path}: {where}: needs examples.hit and examples.miss")
-        groups = r.get("with") or []
-        if not isinstance(groups, list):
-            raise SafetyRulesError(f"{path}: {where}: with must be a list of term lists")
-        rules.append(Rule(
-            id=rid, category=r["category"], lang=lang,
-            any=comp.compile(_as_list(r.get("any"), f"{where}.any"), where),
-            with_=tuple(comp.compile(_as_list(g, f"{where}.with"), where) for g in groups),
-            unless=comp.compile(_as_list(r.get("unless"), f"{where}.unless"), where),
-            unless_scope=scope, ignore=ignore,
-            min_count=_number(r.get("min_count"), f"{where}.min_count"),
-            max_age_days=_number(r.get("max_age_days"), f"{where}.max_age_days"),
-            min_temp_c=_number(r.get("min_temp_c"), f"{where}.min_temp_c"),
-            source=tuple(refs), note=str(r.get("note", "")),
-            hit_examples=tuple(hits), miss_examples=tuple(misses),
-            quick=comp.quick(_as_list(r.get("any"), f"{where}.any"), where),
-            anchors=comp.anchors(_as_list(r.get("any"), f"{where}.any"), where)))
-        if not rules[-1].any:
-            raise SafetyRulesError(f"{path}: {where}: needs at least one pattern in any")
-    return RuleSet(path=path, version=int(data["version"]), categories=categories,
-                   rules=tuple(rules), markers=markers, normalise=normaliser, sources=sources,
-                   lexicon={k: tuple(v) for k, v in lexicon.items()})
+
+def _parse_rule(r: dict[str, Any], rid: str, path: Path, comp: _Compiler,
+                categories: dict[str, Category], sources: dict[str, str]) -> Rule:
+    """One rule whose id and keys are already checked: its fields checked, its patterns compiled."""
+    where = f"rule {rid}"
+    if r.get("category") not in categories:
+        raise SafetyRulesError(f"{path}: {where}: unknown category {r.get('category')!r}")
+    lang = r.get("lang", "both")
+    if lang not in ("zh", "en", "both"):
+        raise SafetyRulesError(f"{path}: {where}: lang must be zh, en or both")
+    ignore = frozenset(_as_list(r.get("ignore"), f"{where}.ignore"))
+    if ignore - set(FILTERS):
+        raise SafetyRulesError(f"{path}: {where}: ignore takes {FILTERS}")
+    scope = r.get("unless_scope", "sentence")
+    if scope not in ("clause", "sentence", "message"):
+        raise SafetyRulesError(f"{path}: {where}: unless_scope must be clause, sentence or message")
+    refs = _as_list(r.get("source"), f"{where}.source")
+    missing = [s for s in refs if s not in sources]
+    if not refs or missing:
+        raise SafetyRulesError(f"{path}: {where}: every rule names sources from the sources "
+                               f"section (missing: {missing or 'none given'})")
+    examples = r.get("examples") or {}
+    hits = _as_list(examples.get("hit"), f"{where}.examples.hit")
+    misses = _as_list(examples.get("miss"), f"{where}.examples.miss")
+    if not hits or not misses:
+        raise SafetyRulesError(f"{path}: {where}: needs examples.hit and examples.miss")
+    groups = r.get("with") or []
+    if not isinstance(groups, list):
+        raise SafetyRulesError(f"{path}: {where}: with must be a list of term lists")
+    rule = Rule(
+        id=rid, category=r["category"], lang=lang,
+        any=comp.compile(_as_list(r.get("any"), f"{where}.any"), where),
+        with_=tuple(comp.compile(_as_list(g, f"{where}.with"), where) for g in groups),
+        unless=comp.compile(_as_list(r.get("unless"), f"{where}.unless"), where),
+        unless_scope=scope, ignore=ignore,
+        min_count=_number(r.get("min_count"), f"{where}.min_count"),
+        max_age_days=_number(r.get("max_age_days"), f"{where}.max_age_days"),
+        min_temp_c=_number(r.get("min_temp_c"), f"{where}.min_temp_c"),
+        source=tuple(refs), note=str(r.get("note", "")),
+        hit_examples=tuple(hits), miss_examples=tuple(misses),
+        quick=comp.quick(_as_list(r.get("any"), f"{where}.any"), where),
+        anchors=comp.anchors(_as_list(r.get("any"), f"{where}.any"), where))
+    if not rule.any:
+        raise SafetyRulesError(f"{path}: {where}: needs at least one pattern in any")
+    return rule
 
 
 @lru_cache(maxsize=8)
