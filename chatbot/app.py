@@ -72,7 +72,12 @@ def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
         return NoSafetyScreen()
     from chatbot.safety import RedFlagScreen
 
-    return RedFlagScreen(settings.safety, prompts or PromptLibrary())
+    detector = None
+    if settings.safety.detector_dir is not None:
+        from chatbot.safety.detector import EmergencyDetector
+
+        detector = EmergencyDetector(settings.safety.detector_dir)
+    return RedFlagScreen(settings.safety, prompts or PromptLibrary(), detector=detector)
 
 
 def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts: PromptLibrary | None = None,

@@ -23,6 +23,13 @@ class ScreenResult:
     rule_ids: list[str] = field(default_factory=list)    # ids of the rules that fired (audit)
     number: str = ""                                     # the emergency number in the message
     crisis_line: str = ""                                # set when a self-harm message was given
+    # The meaning-based detector's verdict (score, band, category, model version, thresholds),
+    # None when no detector runs; recorded with every logged event.
+    detector: dict | None = None
+    # The unsure band: one fixed bilingual safety question to ask before any generation
+    # (keys: category, question, options); None otherwise. Never set together with emergency.
+    safety_question: dict | None = None
+    via: str = ""                                        # "lexicon" | "detector" | "" : what escalated
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,9 @@ class SafetySettings(BaseModel):
         "sources in docs/SAFETY_SOURCES.md."))
     rules_file: Path = Field(default=Path("data/safety/rules.yaml"), description=(
         "The red-flag rules and lexicon (YAML; docs/SAFETY.md explains the format)."))
+    detector_dir: Optional[Path] = Field(default=Path("data/models/emergency"), description=(
+        "The meaning-based emergency detector beside the lexicon (OR-combined; its unsure band asks "
+        "one fixed safety question), written by `medchat train safety`; empty = the lexicon alone."))
 
     @field_validator("emergency_number")
     @classmethod
@@ -230,9 +233,18 @@ class SafetySettings(BaseModel):
         """The crisis line for self-harm messages (the emergency number if none is set)."""
         return self.crisis_line.get(self.locale, "").strip() or self.number()
 
+    @field_validator("detector_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
     def resolved(self, root: Path) -> "SafetySettings":
-        path = self.rules_file.expanduser()
-        return self.model_copy(update={"rules_file": path if path.is_absolute() else root / path})
+        def fix(path: Path) -> Path:
+            path = path.expanduser()
+            return path if path.is_absolute() else root / path
+
+        return self.model_copy(update={"rules_file": fix(self.rules_file),
+                                       "detector_dir": fix(self.detector_dir) if self.detector_dir else None})
 class ClassifierSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(default=True, description=(

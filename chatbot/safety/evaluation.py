@@ -49,10 +49,26 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     others = [r for r in rows if r["expect"] == "not_emergency"]
     caught = sum(r["emergency"] for r in emergencies)
     alarms = sum(r["emergency"] for r in others)
+    asked = sum(r["emergency"] or r["safety_question"] for r in emergencies)
     return {"n": len(rows), "emergencies": len(emergencies), "non_emergencies": len(others),
             "recall": _rate(caught, len(emergencies)),
             "false_alarm_rate": _rate(alarms, len(others)),
-            "caught": caught, "false_alarms": alarms}
+            "caught": caught, "false_alarms": alarms,
+            # the unsure band: escalated or asked the safety question first, on emergencies;
+            # asked the question, on the rest (a question is not an alarm, but it is a cost)
+            "recall_with_question": _rate(asked, len(emergencies)),
+            "question_rate": _rate(sum(r["safety_question"] for r in others), len(others)),
+            # the simple baseline of the same run: the lexicon alone
+            "baseline_lexicon": {"recall": _rate(sum(r["lexicon"] for r in emergencies), len(emergencies)),
+                                 "false_alarm_rate": _rate(sum(r["lexicon"] for r in others), len(others))}}
+
+
+def _detector_info(screen: RedFlagScreen) -> dict[str, Any] | None:
+    if screen.detector is None:
+        return None
+    m = screen.detector.model
+    return {"version": m.version, "threshold_high": m.threshold_high, "threshold_low": m.threshold_low,
+            "model_dir": str(screen.detector.model_dir)}
 
 
 def run_safety_eval(screen: RedFlagScreen, path: Path) -> dict[str, Any]:
@@ -69,7 +85,10 @@ def run_safety_eval(screen: RedFlagScreen, path: Path) -> dict[str, Any]:
         rows.append({"id": str(case["id"]), "text": text, "lang": lang, "expect": case["expect"],
                      "expected_category": case.get("category", ""),
                      "emergency": result.emergency, "categories": result.categories,
-                     "rule_ids": result.rule_ids, "evidence": result.evidence})
+                     "rule_ids": result.rule_ids, "evidence": result.evidence,
+                     "safety_question": result.safety_question is not None,
+                     "lexicon": result.via == "lexicon", "via": result.via,
+                     "detector_score": (result.detector or {}).get("score")})
     summary = _summary(rows)
     by_lang = {lang: _summary([r for r in rows if r["lang"] == lang])
                for lang in sorted({r["lang"] for r in rows})}
@@ -81,6 +100,7 @@ def run_safety_eval(screen: RedFlagScreen, path: Path) -> dict[str, Any]:
     ordered = sorted(times)
     return {
         "file": str(path), "rules_file": str(screen.rules.path), "rules": len(screen.rules.rules),
+        "detector": _detector_info(screen),
         **summary, "by_lang": by_lang, "by_category": by_category,
         "misses": [{"id": r["id"], "text": r["text"]} for r in rows
                    if r["expect"] == "emergency" and not r["emergency"]],
@@ -118,4 +138,20 @@ def run_safety_bench(screen: RedFlagScreen, texts: list[str], repeats: int = 20)
             "all_runs_ms": {"mean": round(sum(raw) / len(raw), 4),
                             "p95": round(raw[int(0.95 * (len(raw) - 1))], 4),
                             "max": round(raw[-1], 4)},
-            "mean_chars": round(sum(len(t) for t in texts) / max(len(texts), 1), 1)}
+            "mean_chars": round(sum(len(t) for t in texts) / max(len(texts), 1), 1),
+            # the whole screen as the chat runs it: lexicon and detector (None without a detector)
+            "screen_per_message_ms": _time_screen(screen, texts) if screen.detector is not None else None}
+
+
+def _time_screen(screen: RedFlagScreen, texts: list[str], repeats: int = 3) -> dict[str, float]:
+    per = []
+    for text in texts:
+        runs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            screen.screen(text, lang_of(text))
+            runs.append((time.perf_counter() - t) * 1000)
+        per.append(sorted(runs)[len(runs) // 2])
+    per.sort()
+    return {"mean": round(sum(per) / len(per), 3), "p50": round(per[len(per) // 2], 3),
+            "p95": round(per[int(0.95 * (len(per) - 1))], 3), "max": round(per[-1], 3)}

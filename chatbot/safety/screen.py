@@ -32,9 +32,16 @@ from chatbot.safety.rules import Rule, RuleSet, load_rules
 from chatbot.safety.text import CJK, celsius, lang_of, parse_number, span_at, spans
 
 if TYPE_CHECKING:
+    from chatbot.safety.detector import Detection, EmergencyDetector
     from chatbot.settings import SafetySettings
 
 _LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# The safety question asked in the detector's unsure band, by the likeliest category's group.
+QUESTION_GROUP = {"breathing": "breathing", "anaphylaxis": "breathing", "carbon_monoxide": "breathing",
+                  "cardiac": "chest", "stroke": "neuro", "seizure": "neuro", "consciousness": "neuro",
+                  "trauma": "neuro", "bleeding": "bleeding", "obstetric": "bleeding", "abdominal": "bleeding",
+                  "poisoning": "harm", "self_harm": "harm", "infant_fever": "child", "sepsis": "child"}
+ANSWERS = ("yes", "no", "unsure")
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
 
 
@@ -230,12 +237,14 @@ class RedFlagScreen:
 
     name = "redflag"
 
-    def __init__(self, settings: "SafetySettings | None" = None, prompts: PromptLibrary | None = None) -> None:
+    def __init__(self, settings: "SafetySettings | None" = None, prompts: PromptLibrary | None = None,
+                 detector: "EmergencyDetector | None" = None) -> None:
         from chatbot.settings import SafetySettings
 
         self.settings = settings or SafetySettings()
         self.prompts = prompts or PromptLibrary()
         self._rules: RuleSet | None = None
+        self.detector = detector
 
     @property
     def rules(self) -> RuleSet:
@@ -245,6 +254,8 @@ class RedFlagScreen:
 
     def warm_up(self) -> None:
         _ = self.rules
+        if self.detector is not None:
+            self.detector.warm_up()
 
     def hits(self, text: str, lang: str | None = None) -> list[RedFlagHit]:
         """Acute red flags in ``text``, most severe category first (one hit per rule). ``lang``
@@ -257,24 +268,56 @@ class RedFlagScreen:
         return found
 
     def screen(self, text: str, lang: str) -> ScreenResult:
+        """The lexicon OR the detector: either one escalates. Where neither does and the
+        detector is unsure, the result carries the safety question to ask."""
         found = self.hits(text, lang)
-        if not found:
-            return ScreenResult(emergency=False)
+        detection = self.detector.detect(text) if self.detector is not None else None
+        verdict = detection.to_json() if detection is not None else None
+        if found:
+            return self._escalate(found, lang, verdict)
+        if detection is not None and detection.band == "emergency":
+            return self._escalate_detected(detection, text, lang, verdict)
+        if detection is not None and detection.band == "ask":
+            return ScreenResult(emergency=False, detector=verdict,
+                                safety_question=self.question(detection.category, lang))
+        return ScreenResult(emergency=False, detector=verdict)
+
+    def _escalate(self, found: list[RedFlagHit], lang: str, verdict: dict | None) -> ScreenResult:
         categories = list(dict.fromkeys(h.category for h in found))
-        number = self.settings.number()
-        crisis = self.settings.crisis()
-        needs_crisis = any(self.rules.categories[c].crisis_line for c in categories)
         langs = [lang if lang in ("zh", "en") else found[0].lang]
         other = "en" if langs[0] == "zh" else "zh"
         if other in {h.lang for h in found}:
             langs.append(other)  # a mixed message gets both languages
-        message = "\n\n".join(self.message(l, categories, number, crisis if needs_crisis else "")
-                              for l in langs)
         evidence = list(dict.fromkeys(x for h in found for x in (h.evidence, *h.context)))
+        return self._result(categories, langs, evidence, [h.rule_id for h in found], verdict, "lexicon")
+
+    def _escalate_detected(self, detection: "Detection", text: str, lang: str, verdict: dict | None) -> ScreenResult:
+        langs = [lang if lang in ("zh", "en") else lang_of(text)]
+        if CJK.search(text) and _LATIN_WORD.search(text.lower()):
+            langs.append("en" if langs[0] == "zh" else "zh")  # a mixed message gets both languages
+        return self._result([detection.category], langs, [f"score {detection.score:.2f}"],
+                            [f"detector:{detection.version}"], verdict, "detector")
+
+    def _result(self, categories: list[str], langs: list[str], evidence: list[str], rule_ids: list[str],
+                verdict: dict | None, via: str) -> ScreenResult:
+        number = self.settings.number()
+        crisis = self.settings.crisis()
+        needs_crisis = any(self.rules.categories[c].crisis_line for c in categories)
+        message = "\n\n".join(self.message(l, categories, number, crisis if needs_crisis else "")
+                               for l in langs)
         return ScreenResult(emergency=True, category=categories[0], evidence=evidence,
-                            message=message, categories=categories,
-                            rule_ids=[h.rule_id for h in found], number=number,
-                            crisis_line=crisis if needs_crisis else "")
+                            message=message, categories=categories, rule_ids=rule_ids, number=number,
+                            crisis_line=crisis if needs_crisis else "", detector=verdict, via=via)
+
+    def question(self, category: str, lang: str) -> dict:
+        """The fixed safety question of a category's group, with its fixed answers: ``yes`` and
+        ``unsure`` escalate, ``no`` lets the question be answered."""
+        group = QUESTION_GROUP.get(category, "general")
+        lang = lang if lang in ("zh", "en") else "en"
+        p = self.prompts
+        return {"category": category, "group": group,
+                "question": p.text(lang, f"safety.question.{group}"),
+                "options": [{"id": o, "label": p.text(lang, f"safety.answer.{o}")} for o in ANSWERS]}
 
     def message(self, lang: str, categories: list[str], number: str, crisis: str = "") -> str:
         """The fixed escalation text: the most severe category's advice, then the crisis line
