@@ -8,9 +8,18 @@ from typing import Optional
 
 import typer
 
-from chatbot.cli.common import (BackendOpt, IndexOpt, JsonOpt, ModelOpt, app_settings, cli_app, cli_errors,
-                                cli_safety_screen, cli_settings, echo_json)
-
+from chatbot.cli.common import (
+    BackendOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    app_settings,
+    cli_app,
+    cli_errors,
+    cli_safety_screen,
+    cli_settings,
+    echo_json,
+)
 
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
 

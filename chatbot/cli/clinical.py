@@ -7,9 +7,17 @@ from typing import Optional
 
 import typer
 
-from chatbot.cli.common import (IndexOpt, JsonOpt, ModelDirOpt, cli_classifier, cli_errors, cli_safety_screen,
-                                cli_settings, cli_triage_engine, echo_json)
-
+from chatbot.cli.common import (
+    IndexOpt,
+    JsonOpt,
+    ModelDirOpt,
+    cli_classifier,
+    cli_errors,
+    cli_safety_screen,
+    cli_settings,
+    cli_triage_engine,
+    echo_json,
+)
 
 safety_app = typer.Typer(help="The red-flag safety screen: check one message.", no_args_is_help=True)
 

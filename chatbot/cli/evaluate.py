@@ -9,10 +9,21 @@ from typing import Optional
 
 import typer
 
-from chatbot.cli.common import (AdapterOpt, BackendOpt, IndexOpt, JsonOpt, ModelDirOpt, ModelOpt, cli_app,
-                                cli_classifier, cli_errors, cli_retriever, cli_safety_screen, cli_triage_engine,
-                                echo_json)
-
+from chatbot.cli.common import (
+    AdapterOpt,
+    BackendOpt,
+    IndexOpt,
+    JsonOpt,
+    ModelDirOpt,
+    ModelOpt,
+    cli_app,
+    cli_classifier,
+    cli_errors,
+    cli_retriever,
+    cli_safety_screen,
+    cli_triage_engine,
+    echo_json,
+)
 
 eval_app = typer.Typer(help="Evaluate the parts of MedChat on JSONL question files.", no_args_is_help=True)
 

@@ -9,12 +9,19 @@ from typing import Any, Optional
 
 import typer
 
-from chatbot.cli.common import IndexOpt, JsonOpt, cli_errors, echo_json, resolve_index_dir
+from chatbot.cli.common import (
+    IndexOpt,
+    JsonOpt,
+    cli_errors,
+    echo_json,
+    resolve_index_dir,
+)
 from knowledge_base.errors import KnowledgeBaseError
-
 
 train_app = typer.Typer(help="Train MedChat's models (training code lives in finetune/).",
                         no_args_is_help=True)
+finetune_app = typer.Typer(help="Build LoRA training data, train, export the adapter for llama.cpp.",
+                           no_args_is_help=True)
 
 
 @train_app.command("classifier")
@@ -65,10 +72,6 @@ def train_classifier_cmd(
         hb = info["held_back"]
         typer.echo(f"{kind}: held-back accuracy {hb['accuracy']:.4f} macro-F1 {hb['macro_f1']:.4f}")
     typer.echo(f"written: {out}")
-
-
-finetune_app = typer.Typer(help="Build LoRA training data, train, export the adapter for llama.cpp.",
-                           no_args_is_help=True)
 
 
 @finetune_app.command("data")
