@@ -196,3 +196,14 @@ def test_bench_chat_writes_json(tmp_path, cli_index, fake_env):
     data = json.loads(out.read_text())
     assert data["questions"] == 8 and data["backend"] == "fake"
     assert data["ttft_ms"]["p50"] <= data["ttft_ms"]["p95"] and data["decode_tok_s"]["p50"] > 0
+
+
+def test_python_m_chatbot_cli_is_medchat():
+    # ui/load.py starts `python -m chatbot.cli serve`; the package needs its __main__.py for that
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "chatbot.cli", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "hash-password" in result.stdout and "finetune" in result.stdout

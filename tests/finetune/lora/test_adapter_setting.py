@@ -59,11 +59,11 @@ def test_end_of_turn_look_alikes_are_served_as_end_of_turn():
 
 
 def test_eval_generation_adapter_option_overrides_the_setting(tmp_path):
-    from chatbot.cli import _app
+    from chatbot.cli.common import cli_app
 
-    base = _app(backend="llamacpp", index=tmp_path, adapter="none")  # nothing loads here
+    base = cli_app(backend="llamacpp", index=tmp_path, adapter="none")  # nothing loads here
     assert base.generator.adapter == ""
-    default = _app(backend="llamacpp", index=tmp_path)
+    default = cli_app(backend="llamacpp", index=tmp_path)
     assert default.generator.adapter.endswith("medchat-lora-f16.gguf")
-    other = _app(backend="llamacpp", index=tmp_path, adapter=str(tmp_path / "x.gguf"))
+    other = cli_app(backend="llamacpp", index=tmp_path, adapter=str(tmp_path / "x.gguf"))
     assert other.generator.adapter == str(tmp_path / "x.gguf")
