@@ -63,6 +63,11 @@ def build_index_from_settings(s: Settings, sources: list[Path] | None = None, in
                        full=full, progress=progress, on_progress=on_progress)
 
 
+def make_store(s: Settings) -> ChatStore:
+    """The conversation store of ``paths.database``."""
+    return ChatStore(s.paths.database)
+
+
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
                        enabled: bool | None = None) -> SafetyScreen:
     """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
@@ -73,7 +78,7 @@ def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
     from chatbot.safety import RedFlagScreen
 
     detector = None
-    if settings.safety.detector_dir is not None:
+    if settings.safety.detector_dir:  # None or "" (settings_with) = the lexicon alone
         from chatbot.safety.detector import EmergencyDetector
 
         detector = EmergencyDetector(settings.safety.detector_dir)
@@ -120,7 +125,7 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     s = settings or load_settings()
     retriever = retriever or make_retriever(s)
     generator = generator or make_generator(s.llm)
-    store = store or ChatStore(s.paths.database)
+    store = store or make_store(s)
     prompts = PromptLibrary()
     safety = make_safety_screen(s, prompts)
     triage = make_triage_engine(s, retriever=retriever, prompts=prompts, screen=safety)

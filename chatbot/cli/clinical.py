@@ -58,9 +58,9 @@ def triage(
     engine = cli_triage_engine(index, not no_evidence)
     result = engine.assess(intake, lang=lang, with_evidence=not no_evidence)
     if save:
-        from chatbot.store import ChatStore
+        from chatbot.app import make_store
 
-        with ChatStore(cli_settings().paths.database) as store:
+        with make_store(cli_settings()) as store:
             store.add_triage(intake.to_json(), result.to_json(), nurse=nurse, note=result.note)
     if as_json:
         echo_json(result.to_json())

@@ -74,6 +74,41 @@ def train_classifier_cmd(
     typer.echo(f"written: {out}")
 
 
+@train_app.command("safety")
+@cli_errors
+def train_safety_cmd(
+    out: Path = typer.Option(Path("data/models/emergency"), "--out", help="Model directory to write."),
+    shared_data: Optional[Path] = typer.Option(None, "--data", help="Public datasets folder (default ../shared/data): real ordinary questions."),
+    real_per_pool: int = typer.Option(1500, "--real-per-pool", help="Real ordinary questions per pool from the training half."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    cv_folds: int = typer.Option(5, "--cv", help="Cross-validation folds for metrics.json (0: skip)."),
+) -> None:
+    """Train the meaning-based emergency detector (beside the red-flag lexicon) on the project's
+    written emergency and hard-negative messages and real ordinary questions; write the model
+    with its fixed thresholds, version and cross-validated figures."""
+    try:
+        from finetune.safety.train import SafetyTrainConfig, train_detector
+    except ImportError as exc:
+        raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
+                                 hint='pip install -e ".[finetune]"') from exc
+    from chatbot.cli.common import cli_settings
+    from chatbot.app import make_safety_screen, settings_with
+
+    kwargs: dict[str, Any] = {"out": out, "real_per_pool": real_per_pool, "cv_folds": cv_folds}
+    if shared_data:
+        kwargs["shared_data"] = shared_data
+    if no_cache:
+        kwargs["cache"] = None
+    try:
+        cfg = SafetyTrainConfig(**kwargs)
+    except ValueError as exc:
+        raise KnowledgeBaseError(f"invalid training option: {exc}") from exc
+    # the lexicon alone: it cleans the real negatives and is the cross-validated OR partner
+    lexicon = make_safety_screen(settings_with(cli_settings(), safety={"detector_dir": ""}), enabled=True)
+    train_detector(cfg, screen=lexicon, log=typer.echo)
+    typer.echo(f"written: {out}")
+
+
 @finetune_app.command("data")
 @cli_errors
 def finetune_data(
