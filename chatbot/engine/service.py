@@ -15,7 +15,6 @@ rewrite -> retrieval -> evidence check -> prompt (template files) -> generation 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
@@ -25,9 +24,9 @@ from chatbot.engine.intake import (
     InputError,
     check_input,
     detect_language,
-    fit_budget,
     rewrite_query,
 )
+from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Router
 from chatbot.llm.base import (
     ChatMessage,
@@ -126,6 +125,7 @@ class ConsultationService:
         self.classifier = classifier or NoClassifier()
         self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
         self.router = router or Router(prompts)
+        self.prompt_builder = PromptBuilder.from_settings(prompts, generator.count_tokens, chat, llm)
 
     def warm_up(self) -> None:
         warm = getattr(self.safety, "warm_up", None)
@@ -231,8 +231,8 @@ class ConsultationService:
             return
 
         turns = [(m.role, m.text) for m in history if m.role in ("user", "assistant")]
-        messages, given, budget_flags = self.build_prompt(lang, cleaned, passages, turns,
-                                                          tone=self.router.prompt_tone(route, lang))
+        messages, given, budget_flags = self.prompt_builder.build(
+            lang, cleaned, passages, turns, tone=self.router.prompt_tone(route, lang))
         flags += budget_flags
         yield ReplyEvent("sources", [p.to_json() for p in given])
 
@@ -275,34 +275,6 @@ class ConsultationService:
         return self.triage.chat_disposition(text, lang) if self.triage is not None else None
 
     # -- steps ---------------------------------------------------------------------------------
-    def build_prompt(self, lang: str, question: str, passages: list[Passage],
-                     turns: list[tuple[str, str]], tone: str = ""
-                     ) -> tuple[list[ChatMessage], list[Passage], list[str]]:
-        """The model's messages for one turn: system and user templates of ``lang`` with the
-        numbered, fenced passages, and the history that fits. Public because the LoRA data
-        builder renders its training examples with it: train and serve see the same format."""
-        system = self.prompts.template(lang, "system")
-        user_tpl = self.prompts.template(lang, "user")
-        count = self.generator.count_tokens
-        fixed = count(system) + count(user_tpl) + count(question) + (count(tone) if tone else 0)
-        budget = fit_budget(fixed_tokens=fixed, passages=passages, history=turns,
-                            n_ctx=self.llm.n_ctx, max_new_tokens=self.llm.max_tokens, count=count,
-                            passage_cap_tokens=self.chat.passage_tokens)
-        blocks = []
-        for n, p in enumerate(budget.passages, 1):
-            header = self.prompts.text(lang, "passage.header", n=n, title=p.title or p.doc_id,
-                                       source=p.source or "-")
-            # Passages are quoted data: fenced, so text inside cannot pose as instructions.
-            blocks.append(f"{header}\n<<<\n{_defang(p.text)}\n>>>")
-        # tone: the classifier's instruction for a worried, sad or angry patient (routing.py)
-        user = user_tpl.format(passages="\n\n".join(blocks), question=question,
-                               tone=f"{tone}\n\n" if tone else "")
-        messages = [ChatMessage("system", system)]
-        for role, text in budget.history:
-            messages.append(ChatMessage("user" if role == "user" else "assistant", text))
-        messages.append(ChatMessage("user", user))
-        return messages, budget.passages, budget.flags
-
     def _generate(self, messages: list[ChatMessage]):
         """Stream tokens as events; return (raw text, ttft ms, flags). A failed or timed-out
         generation returns what was produced so far with a flag; finalisation falls back."""
@@ -346,9 +318,6 @@ class ConsultationService:
         return self.store.add_message(session_id, "assistant", result.answer, lang=lang, meta=meta)
 
 
-_FENCE = re.compile(r"<<<|>>>")
-
-
 def _before_disclaimer(text: str, line: str, disclaimer: str) -> str:
     """Insert ``line`` after the answer and before the closing disclaimer (if there is one)."""
     if disclaimer and text.endswith(disclaimer):
@@ -363,11 +332,6 @@ def _echoes_prompt(raw: str, system: str, probe: int = 24) -> bool:
     flat = " ".join(raw.split())
     return any(len(line) >= probe and " ".join(line.split())[:probe] in flat
                for line in system.splitlines())
-
-
-def _defang(text: str) -> str:
-    """Passage text cannot close its own fence."""
-    return _FENCE.sub("", text)
 
 
 def _dedupe(items: list[str]) -> list[str]:
