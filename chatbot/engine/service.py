@@ -42,6 +42,7 @@ from chatbot.protocols import (
     NoSafetyScreen,
     SafetyScreen,
     ScreenResult,
+    Triage,
 )
 from chatbot.settings import ChatSettings, LLMSettings
 from chatbot.store import ChatStore, StoredMessage
@@ -154,7 +155,7 @@ class ConsultationService:
     def __init__(self, *, retriever: Retriever, generator: Generator, store: ChatStore,
                  prompts: PromptLibrary, chat: ChatSettings, llm: LLMSettings,
                  safety: SafetyScreen | None = None, classifier: Classifier | None = None,
-                 triage: Any = None, router: Router | None = None) -> None:
+                 triage: Triage | None = None, router: Router | None = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.store = store
@@ -168,13 +169,11 @@ class ConsultationService:
         self.prompt_builder = PromptBuilder.from_settings(prompts, generator.count_tokens, chat, llm)
 
     def warm_up(self) -> None:
-        warm = getattr(self.safety, "warm_up", None)
-        if warm is not None:
-            warm()  # the red-flag rules compile here, not on the first patient's message
+        """Load everything the first patient's message would otherwise wait for. Idempotent."""
+        self.safety.warm_up()  # the red-flag rules compile here, not on the first message
         self.retriever.warm_up()
         self.generator.warm_up()
-        if hasattr(self.classifier, "warm_up"):
-            self.classifier.warm_up()
+        self.classifier.warm_up()
 
     # -- public --------------------------------------------------------------------------------
     def ask(self, text: str, session_id: str | None = None) -> ConsultationResult:
