@@ -45,15 +45,38 @@ class Understanding:
 
 
 class SafetyScreen(Protocol):
-    name: str
+    """What the engine asks of the red-flag screen (chatbot.safety.RedFlagScreen, or the
+    pass-through :class:`NoSafetyScreen`)."""
+
+    name: str  # recorded with every red-flag event and on the operator panel
 
     def screen(self, text: str, lang: str) -> ScreenResult: ...
 
+    def warm_up(self) -> None:
+        """Load what the first message would otherwise wait for (rules, lexicons). Idempotent."""
+        ...
+
 
 class Classifier(Protocol):
-    name: str
+    """What the engine asks of the intent/emotion classifier
+    (chatbot.classifier.runtime.TrainedClassifier, or the pass-through :class:`NoClassifier`)."""
+
+    name: str  # shown on the operator panel
 
     def classify(self, text: str, lang: str) -> Understanding: ...
+
+    def warm_up(self) -> None:
+        """Load the model and its encoder before the first message. Idempotent."""
+        ...
+
+
+class Triage(Protocol):
+    """What the engine asks of the triage engine (chatbot.triage.TriageEngine): the one-line
+    disposition added to an answer about the patient's own symptoms."""
+
+    def chat_disposition(self, text: str, lang: str) -> dict[str, str] | None:
+        """``{"level", "line"}``, or None when the message describes no symptoms of one's own."""
+        ...
 
 
 class NoSafetyScreen:
@@ -65,6 +88,9 @@ class NoSafetyScreen:
     def screen(self, text: str, lang: str) -> ScreenResult:
         return ScreenResult(emergency=False)
 
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
 
 class NoClassifier:
     """Pass-through: labels nothing (intent and emotion stay null). Flag ``classifier_off``."""
@@ -74,3 +100,6 @@ class NoClassifier:
 
     def classify(self, text: str, lang: str) -> Understanding:
         return Understanding()
+
+    def warm_up(self) -> None:
+        """Nothing to load."""

@@ -15,9 +15,8 @@ rewrite -> retrieval -> evidence check -> prompt (template files) -> generation 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
 import chatbot.engine.answer as answer_mod
@@ -25,10 +24,10 @@ from chatbot.engine.intake import (
     InputError,
     check_input,
     detect_language,
-    fit_budget,
     rewrite_query,
 )
-from chatbot.engine.routing import Router
+from chatbot.engine.prompt import PromptBuilder
+from chatbot.engine.routing import Route, Router
 from chatbot.llm.base import (
     ChatMessage,
     GenerationError,
@@ -37,9 +36,16 @@ from chatbot.llm.base import (
     Generator,
 )
 from chatbot.prompts import PromptLibrary
-from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
+from chatbot.protocols import (
+    Classifier,
+    NoClassifier,
+    NoSafetyScreen,
+    SafetyScreen,
+    ScreenResult,
+    Triage,
+)
 from chatbot.settings import ChatSettings, LLMSettings
-from chatbot.store import ChatStore
+from chatbot.store import ChatStore, StoredMessage
 from knowledge_base.records import Passage
 from knowledge_base.retriever import Retriever
 from knowledge_base.tokenize import tokenize, translate_terms
@@ -88,6 +94,39 @@ class ConsultationResult:
         }
 
 
+@dataclass
+class Turn:
+    """One patient message on its way through :meth:`ConsultationService.reply`: each step reads
+    what the earlier ones wrote (the message is analysed once) and the result is built from it.
+    ``answer`` set means settled: the remaining steps are skipped."""
+
+    session_id: str
+    text: str                                 # the message as received
+    t0: float                                 # perf_counter at arrival (timings)
+    cleaned: str = ""                         # after the input checks
+    lang: str = "en"
+    mixed: bool = False
+    flags: list[str] = field(default_factory=list)
+    screen: ScreenResult | None = None
+    route: Route | None = None
+    intent: dict | None = None
+    emotion: dict | None = None
+    red_flag: dict | None = None              # the screen's findings, emergencies only
+    history: list[StoredMessage] = field(default_factory=list)
+    query: str = ""                           # the rewritten retrieval query
+    passages: list[Passage] = field(default_factory=list)  # retrieved
+    evidence: dict | None = None              # evidence_strength of the retrieved passages
+    retrieval_ms: float = 0.0
+    given: list[Passage] = field(default_factory=list)     # in the prompt, numbered from 1
+    ttft_ms: float = 0.0
+    model_text: str | None = None
+    answer: str | None = None
+    citations: list[dict] = field(default_factory=list)
+    disposition: dict | None = None
+    backend: str = "none"
+    store_user: bool = True                   # False for an empty message: nothing to store
+
+
 def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict[str, float]:
     """Two signals that retrieval found something on topic: the best dense cosine among the top
     passages, and the share of the question's content words found in the best passage (through
@@ -96,17 +135,18 @@ def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict
         return {"dense": 0.0, "overlap": 0.0}
     dense = max((max(p.scores.get(k, 0.0) for k in ("dense", "dense_en", "dense_en_gloss"))
                  for p in passages[:3]), default=0.0)
-    words = set(tokenize(question))
+    own = set(tokenize(question))
+    words = set(own)
     if lang == "zh":
         words |= {t for term in translate_terms(question, "zh") for t in tokenize(term)}
+    # Chinese + glossary words are two spellings of one idea: count against the original
+    # question's words only, so translation does not dilute the share.
+    base = own or words
     overlap = 0.0
     if words:
         for p in passages[:3]:
             found = set(tokenize(f"{p.title} {p.text}"))
-            # Chinese + glossary words are two spellings of one idea: count against the original
-            # question's words only, so translation does not dilute the share.
-            base = set(tokenize(question)) or words
-            hits = len((words & found)) / len(base)
+            hits = len(words & found) / len(base)
             overlap = max(overlap, min(hits, 1.0))
     return {"dense": round(dense, 4), "overlap": round(overlap, 4)}
 
@@ -115,7 +155,7 @@ class ConsultationService:
     def __init__(self, *, retriever: Retriever, generator: Generator, store: ChatStore,
                  prompts: PromptLibrary, chat: ChatSettings, llm: LLMSettings,
                  safety: SafetyScreen | None = None, classifier: Classifier | None = None,
-                 triage: Any = None, router: Router | None = None) -> None:
+                 triage: Triage | None = None, router: Router | None = None) -> None:
         self.retriever = retriever
         self.generator = generator
         self.store = store
@@ -126,15 +166,14 @@ class ConsultationService:
         self.classifier = classifier or NoClassifier()
         self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
         self.router = router or Router(prompts)
+        self.prompt_builder = PromptBuilder.from_settings(prompts, generator.count_tokens, chat, llm)
 
     def warm_up(self) -> None:
-        warm = getattr(self.safety, "warm_up", None)
-        if warm is not None:
-            warm()  # the red-flag rules compile here, not on the first patient's message
+        """Load everything the first patient's message would otherwise wait for. Idempotent."""
+        self.safety.warm_up()  # the red-flag rules compile here, not on the first message
         self.retriever.warm_up()
         self.generator.warm_up()
-        if hasattr(self.classifier, "warm_up"):
-            self.classifier.warm_up()
+        self.classifier.warm_up()
 
     # -- public --------------------------------------------------------------------------------
     def ask(self, text: str, session_id: str | None = None) -> ConsultationResult:
@@ -147,161 +186,145 @@ class ConsultationService:
         return result
 
     def reply(self, session_id: str | None, text: str) -> Iterator[ReplyEvent]:
+        """The steps of the module docstring over one :class:`Turn`. A step that settles the
+        answer (bad input, emergency, short route, weak evidence) sets ``turn.answer``; the
+        remaining steps are skipped and every turn ends in the same final event."""
         t0 = time.perf_counter()
         session_id = self.store.ensure_session(session_id) if session_id else self.store.new_session()
-        raw_lang = detect_language(text or "").lang
+        turn = Turn(session_id=session_id, text=text or "", t0=t0)
+        for step in (self._check, self._understand, self._escalate, self._route_short,
+                     self._retrieve, self._answer):
+            yield from step(turn)
+            if turn.answer is not None:
+                break
+        yield ReplyEvent("final", self._close(turn))
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _check(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Input checks, then the language of the cleaned message (of the raw one if rejected)."""
         try:
-            cleaned = check_input(text, self.chat.max_input_chars)
+            turn.cleaned = check_input(turn.text, self.chat.max_input_chars)
         except InputError as exc:
-            message = self.prompts.text(raw_lang, exc.key, length=len(text or ""), limit=self.chat.max_input_chars)
-            yield from self._finish_short(session_id, text or "", raw_lang, False, message,
-                                          ["input_rejected", exc.key], t0, store_user=bool((text or "").strip()))
+            turn.lang = detect_language(turn.text).lang
+            turn.answer = self.prompts.text(turn.lang, exc.key, length=len(turn.text),
+                                            limit=self.chat.max_input_chars)
+            turn.flags += ["input_rejected", exc.key]
+            turn.store_user = bool(turn.text.strip())
             return
-        info = detect_language(cleaned)
-        lang = info.lang
-        flags: list[str] = []
+        info = detect_language(turn.cleaned)
+        turn.lang, turn.mixed = info.lang, info.mixed
+        yield from ()
 
-        screen = self.safety.screen(cleaned, lang)
+    def _understand(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Safety screen, classifier and route: the one analysis every later step reads."""
+        turn.screen = screen = self.safety.screen(turn.cleaned, turn.lang)
         if isinstance(self.safety, NoSafetyScreen):
-            flags.append(NoSafetyScreen.flag)
-        understanding = self.classifier.classify(cleaned, lang)
+            turn.flags.append(NoSafetyScreen.flag)
+        understanding = self.classifier.classify(turn.cleaned, turn.lang)
         if isinstance(self.classifier, NoClassifier):
-            flags.append(NoClassifier.flag)
-        red_flag = ({"category": screen.category, "evidence": screen.evidence,
-                     "categories": screen.categories, "rule_ids": screen.rule_ids,
-                     "number": screen.number, "crisis_line": screen.crisis_line}
-                    if screen.emergency else None)
-        intent = ({"label": understanding.intent.label, "score": understanding.intent.score}
-                  if understanding.intent else None)
-        if screen.emergency:  # the screen, not the classifier, decides emergencies
-            intent = {"label": "emergency", "score": 1.0}
-        route = self.router.decide(understanding, emergency=screen.emergency, text=cleaned, lang=lang)
-        emotion = ({"label": understanding.emotion.label, "score": understanding.emotion.score}
-                   if understanding.emotion else None)
-
+            turn.flags.append(NoClassifier.flag)
         if screen.emergency:
-            # Deterministic path: no retrieval, no generation; the screen's fixed message.
-            yield ReplyEvent("meta", {"lang": lang, "mixed": info.mixed, "intent": intent,
-                                      "emotion": emotion, "red_flag": red_flag, "query": ""})
-            self.store.log_event("red_flag", {"category": screen.category, "evidence": screen.evidence,
-                                              "categories": screen.categories, "rule_ids": screen.rule_ids,
-                                              "number": screen.number, "screen": self.safety.name},
-                                 session_id=session_id)
-            yield from self._finish_short(session_id, cleaned, lang, info.mixed, screen.message,
-                                          flags + ["emergency"], t0, red_flag=red_flag,
-                                          intent=intent, emotion=emotion)
+            turn.red_flag = {"category": screen.category, "evidence": screen.evidence,
+                             "categories": screen.categories, "rule_ids": screen.rule_ids,
+                             "number": screen.number, "crisis_line": screen.crisis_line}
+        turn.intent = ({"label": understanding.intent.label, "score": understanding.intent.score}
+                       if understanding.intent else None)
+        if screen.emergency:  # the screen, not the classifier, decides emergencies
+            turn.intent = {"label": "emergency", "score": 1.0}
+        turn.route = self.router.decide(understanding, emergency=screen.emergency,
+                                        text=turn.cleaned, lang=turn.lang)
+        turn.emotion = ({"label": understanding.emotion.label, "score": understanding.emotion.score}
+                        if understanding.emotion else None)
+        yield from ()
+
+    def _escalate(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Emergency: no retrieval, no generation; the screen's fixed message."""
+        screen = turn.screen
+        if screen is None or not screen.emergency:
             return
+        yield self._meta(turn)
+        self.store.log_event("red_flag", {"category": screen.category, "evidence": screen.evidence,
+                                          "categories": screen.categories, "rule_ids": screen.rule_ids,
+                                          "number": screen.number, "screen": self.safety.name},
+                             session_id=turn.session_id)
+        turn.answer = screen.message
+        turn.flags.append("emergency")
 
-        if route.short:
-            # greeting / administrative / out of scope: a fixed reply, no retrieval, no model
-            yield ReplyEvent("meta", {"lang": lang, "mixed": info.mixed, "intent": intent,
-                                      "emotion": emotion, "red_flag": None, "query": ""})
-            yield ReplyEvent("sources", [])
-            yield from self._finish_short(session_id, cleaned, lang, info.mixed,
-                                          self.router.short_reply(route, cleaned, lang),
-                                          flags + [f"route_{route.kind}"], t0, intent=intent,
-                                          emotion=emotion)
+    def _route_short(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Greeting / administrative / out of scope: a fixed reply, no retrieval, no model."""
+        route = turn.route
+        if route is None or not route.short:
             return
+        yield self._meta(turn)
+        yield ReplyEvent("sources", [])
+        turn.answer = self.router.short_reply(route, turn.cleaned, turn.lang)
+        turn.flags.append(f"route_{route.kind}")
 
-        history = self.store.history(session_id, limit=2 * self.chat.history_turns)
-        previous_user = [m.text for m in history if m.role == "user"]
-        query = rewrite_query(cleaned, previous_user, lang)
-        if query != cleaned:
-            flags.append("query_rewritten")
-        yield ReplyEvent("meta", {"lang": lang, "mixed": info.mixed, "intent": intent,
-                                  "emotion": emotion, "red_flag": None, "query": query})
-
+    def _retrieve(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Query rewrite with the earlier turns, retrieval and the evidence gate."""
+        turn.history = self.store.history(turn.session_id, limit=2 * self.chat.history_turns)
+        previous_user = [m.text for m in turn.history if m.role == "user"]
+        turn.query = rewrite_query(turn.cleaned, previous_user, turn.lang)
+        if turn.query != turn.cleaned:
+            turn.flags.append("query_rewritten")
+        yield self._meta(turn)
         t_ret = time.perf_counter()
-        hint = {"section_hint": route.section_hint} if route.section_hint else {}
-        passages = self.retriever.search(query, k=self.chat.passages, lang=lang, **hint)
-        retrieval_ms = (time.perf_counter() - t_ret) * 1000
-        strength = evidence_strength(cleaned, lang, passages)
-        min_dense = self.chat.min_dense_evidence_zh if lang == "zh" else self.chat.min_dense_evidence_en
-        weak = strength["dense"] < min_dense and strength["overlap"] < self.chat.min_overlap_evidence
-        if weak:
-            message = self.router.with_tone(answer_mod.no_evidence_answer(lang, self.prompts), route, lang)
-            disposition = self._disposition(cleaned, lang)
-            if disposition:
-                message = f"{message}\n\n{disposition['line']}"
+        hint = {"section_hint": turn.route.section_hint} if turn.route.section_hint else {}
+        turn.passages = self.retriever.search(turn.query, k=self.chat.passages, lang=turn.lang, **hint)
+        turn.retrieval_ms = (time.perf_counter() - t_ret) * 1000
+        turn.evidence = strength = evidence_strength(turn.cleaned, turn.lang, turn.passages)
+        min_dense = self.chat.min_dense_evidence_zh if turn.lang == "zh" else self.chat.min_dense_evidence_en
+        if strength["dense"] < min_dense and strength["overlap"] < self.chat.min_overlap_evidence:
+            message = self.router.with_tone(answer_mod.no_evidence_answer(turn.lang, self.prompts),
+                                            turn.route, turn.lang)
+            turn.disposition = self._disposition(turn.cleaned, turn.lang)
+            if turn.disposition:
+                message = f"{message}\n\n{turn.disposition['line']}"
             yield ReplyEvent("sources", [])
-            yield from self._finish_short(session_id, cleaned, lang, info.mixed, message,
-                                          flags + ["no_evidence"], t0, retrieval_ms=retrieval_ms,
-                                          intent=intent, emotion=emotion, query=query,
-                                          evidence=strength, disposition=disposition)
-            return
+            turn.answer = message
+            turn.flags.append("no_evidence")
 
-        turns = [(m.role, m.text) for m in history if m.role in ("user", "assistant")]
-        messages, given, budget_flags = self.build_prompt(lang, cleaned, passages, turns,
-                                                          tone=self.router.prompt_tone(route, lang))
-        flags += budget_flags
-        yield ReplyEvent("sources", [p.to_json() for p in given])
+    def _answer(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """Prompt, streamed generation and finalisation (citations, doses, language, loops)."""
+        route, lang = turn.route, turn.lang
+        turns = [(m.role, m.text) for m in turn.history if m.role in ("user", "assistant")]
+        messages, turn.given, budget_flags = self.prompt_builder.build(
+            lang, turn.cleaned, turn.passages, turns, tone=self.router.prompt_tone(route, lang))
+        turn.flags += budget_flags
+        yield ReplyEvent("sources", [p.to_json() for p in turn.given])
 
-        raw, ttft_ms, gen_flags = yield from self._generate(messages)
-        model_text = raw
-        flags += gen_flags
+        raw, turn.ttft_ms, gen_flags = yield from self._generate(messages)
+        turn.model_text = raw
+        turn.flags += gen_flags
         if gen_flags:
             raw = ""  # a cut-off answer is not trusted: finalisation falls back to the passages
         elif _echoes_prompt(raw, messages[0].content):
-            flags.append("prompt_echo")  # small base models recite their instructions
+            turn.flags.append("prompt_echo")  # small base models recite their instructions
             raw = ""
         # chat.disclaimer_once: only the first answer of a conversation closes with the disclaimer
         # (the browser app, whose footer carries a permanent short one).
-        first_answer = not any(m.role == "assistant" for m in history)
-        final = answer_mod.finalise(raw, lang, given, self.prompts, question=cleaned,
+        first_answer = not any(m.role == "assistant" for m in turn.history)
+        final = answer_mod.finalise(raw, lang, turn.given, self.prompts, question=turn.cleaned,
                                     disclaimer=first_answer or not self.chat.disclaimer_once)
-        flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
-        disposition = self._disposition(cleaned, lang)
-        if disposition:
-            final.text = _before_disclaimer(final.text, disposition["line"],
+        turn.flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
+        turn.disposition = self._disposition(turn.cleaned, lang)
+        if turn.disposition:
+            final.text = _before_disclaimer(final.text, turn.disposition["line"],
                                             self.prompts.text(lang, "answer.disclaimer"))
-        total_ms = (time.perf_counter() - t0) * 1000
-        result = ConsultationResult(
-            session_id=session_id, answer=self.router.with_tone(final.text, route, lang),
-            lang=lang, mixed=info.mixed, intent=intent,
-            emotion=emotion, red_flag=None,
-            citations=[{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url,
-                        "source": c.source} for c in final.citations],
-            passages=[{"n": i + 1, **p.to_json()} for i, p in enumerate(given)],
-            flags=_dedupe(flags),
-            timings={"retrieval_ms": round(retrieval_ms, 1), "ttft_ms": round(ttft_ms, 1),
-                     "total_ms": round(total_ms, 1)},
-            backend=self.generator.name, query=query, disposition=disposition, model_text=model_text)
-        result.message_id = self._store(session_id, cleaned, lang, result, evidence=strength)
-        yield ReplyEvent("final", result)
+        turn.answer = self.router.with_tone(final.text, route, lang)
+        turn.citations = [{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url,
+                           "source": c.source} for c in final.citations]
+        turn.backend = self.generator.name
+
+    def _meta(self, turn: Turn) -> ReplyEvent:
+        return ReplyEvent("meta", {"lang": turn.lang, "mixed": turn.mixed, "intent": turn.intent,
+                                   "emotion": turn.emotion, "red_flag": turn.red_flag,
+                                   "query": turn.query})
 
     def _disposition(self, text: str, lang: str) -> dict | None:
         """The triage engine's one-line disposition when the message describes the patient's own
         symptoms (non-emergency path only: emergencies already got the screen's message)."""
         return self.triage.chat_disposition(text, lang) if self.triage is not None else None
-
-    # -- steps ---------------------------------------------------------------------------------
-    def build_prompt(self, lang: str, question: str, passages: list[Passage],
-                     turns: list[tuple[str, str]], tone: str = ""
-                     ) -> tuple[list[ChatMessage], list[Passage], list[str]]:
-        """The model's messages for one turn: system and user templates of ``lang`` with the
-        numbered, fenced passages, and the history that fits. Public because the LoRA data
-        builder renders its training examples with it: train and serve see the same format."""
-        system = self.prompts.template(lang, "system")
-        user_tpl = self.prompts.template(lang, "user")
-        count = self.generator.count_tokens
-        fixed = count(system) + count(user_tpl) + count(question) + (count(tone) if tone else 0)
-        budget = fit_budget(fixed_tokens=fixed, passages=passages, history=turns,
-                            n_ctx=self.llm.n_ctx, max_new_tokens=self.llm.max_tokens, count=count,
-                            passage_cap_tokens=self.chat.passage_tokens)
-        blocks = []
-        for n, p in enumerate(budget.passages, 1):
-            header = self.prompts.text(lang, "passage.header", n=n, title=p.title or p.doc_id,
-                                       source=p.source or "-")
-            # Passages are quoted data: fenced, so text inside cannot pose as instructions.
-            blocks.append(f"{header}\n<<<\n{_defang(p.text)}\n>>>")
-        # tone: the classifier's instruction for a worried, sad or angry patient (routing.py)
-        user = user_tpl.format(passages="\n\n".join(blocks), question=question,
-                               tone=f"{tone}\n\n" if tone else "")
-        messages = [ChatMessage("system", system)]
-        for role, text in budget.history:
-            messages.append(ChatMessage("user" if role == "user" else "assistant", text))
-        messages.append(ChatMessage("user", user))
-        return messages, budget.passages, budget.flags
 
     def _generate(self, messages: list[ChatMessage]):
         """Stream tokens as events; return (raw text, ttft ms, flags). A failed or timed-out
@@ -323,19 +346,26 @@ class ConsultationService:
             flags.append("generation_timeout" if isinstance(exc, GenerationTimeout) else "generation_error")
         return "".join(pieces), ttft, flags
 
-    def _finish_short(self, session_id: str, text: str, lang: str, mixed: bool, message: str,
-                      flags: list[str], t0: float, *, store_user: bool = True, red_flag=None,
-                      intent=None, emotion=None, retrieval_ms: float = 0.0, query: str = "",
-                      evidence: dict | None = None, disposition: dict | None = None) -> Iterator[ReplyEvent]:
-        total_ms = (time.perf_counter() - t0) * 1000
+    def _close(self, turn: Turn) -> ConsultationResult:
+        """The turn's result, stored with the user's message (not for an empty message)."""
+        assert turn.answer is not None  # every path through reply() settles the answer
+        total_ms = (time.perf_counter() - turn.t0) * 1000
         result = ConsultationResult(
-            session_id=session_id, answer=message, lang=lang, mixed=mixed, intent=intent,
-            emotion=emotion, red_flag=red_flag, citations=[], passages=[], flags=_dedupe(flags),
-            timings={"retrieval_ms": round(retrieval_ms, 1), "ttft_ms": 0.0, "total_ms": round(total_ms, 1)},
-            backend="none", query=query, disposition=disposition)
-        if store_user:
-            result.message_id = self._store(session_id, text, lang, result, evidence=evidence)
-        yield ReplyEvent("final", result)
+            session_id=turn.session_id, answer=turn.answer, lang=turn.lang, mixed=turn.mixed,
+            intent=turn.intent, emotion=turn.emotion, red_flag=turn.red_flag,
+            citations=turn.citations,
+            passages=[{"n": i + 1, **p.to_json()} for i, p in enumerate(turn.given)],
+            flags=_dedupe(turn.flags),
+            timings={"retrieval_ms": round(turn.retrieval_ms, 1), "ttft_ms": round(turn.ttft_ms, 1),
+                     "total_ms": round(total_ms, 1)},
+            backend=turn.backend, query=turn.query, disposition=turn.disposition,
+            model_text=turn.model_text)
+        if turn.store_user:
+            # a rejected message has no cleaned form: it is stored as received
+            text = turn.cleaned if turn.cleaned else turn.text
+            result.message_id = self._store(turn.session_id, text, turn.lang, result,
+                                            evidence=turn.evidence)
+        return result
 
     def _store(self, session_id: str, text: str, lang: str, result: ConsultationResult,
                evidence: dict | None = None) -> int:
@@ -344,9 +374,6 @@ class ConsultationService:
                 "emotion": result.emotion, "red_flag": result.red_flag, "timings": result.timings,
                 "backend": result.backend, "query": result.query, "evidence": evidence or {}}
         return self.store.add_message(session_id, "assistant", result.answer, lang=lang, meta=meta)
-
-
-_FENCE = re.compile(r"<<<|>>>")
 
 
 def _before_disclaimer(text: str, line: str, disclaimer: str) -> str:
@@ -363,11 +390,6 @@ def _echoes_prompt(raw: str, system: str, probe: int = 24) -> bool:
     flat = " ".join(raw.split())
     return any(len(line) >= probe and " ".join(line.split())[:probe] in flat
                for line in system.splitlines())
-
-
-def _defang(text: str) -> str:
-    """Passage text cannot close its own fence."""
-    return _FENCE.sub("", text)
 
 
 def _dedupe(items: list[str]) -> list[str]:

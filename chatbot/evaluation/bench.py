@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chatbot.errors import MedChatError
+from chatbot.protocols import NoClassifier
 
 Echo = Callable[[str], None]
 
@@ -70,10 +71,11 @@ def read_measured(path: Path, command: str) -> dict[str, Any]:
 
 
 def part_safety(ctx: BenchContext) -> dict[str, Any]:
+    from chatbot.safety import RedFlagScreen
     from chatbot.safety.evaluation import read_cases, run_safety_bench
 
     screen = ctx.app().safety
-    if not hasattr(screen, "hits"):
+    if not isinstance(screen, RedFlagScreen):  # the pass-through has no rules to time
         return {"status": "not_run", "reason": "safety.enabled is false"}
     texts = [c["text"] for c in read_cases(Path("data/eval/safety_dev.jsonl"))]
     return run_safety_bench(screen, texts, repeats=3 if ctx.quick else 20)
@@ -85,7 +87,7 @@ def part_classifier(ctx: BenchContext) -> dict[str, Any]:
     from knowledge_base.evaluation.bench import latency_stats
 
     classifier = ctx.app().service.classifier
-    if not hasattr(classifier, "warm_up"):
+    if isinstance(classifier, NoClassifier):
         return {"status": "not_run", "reason": "classifier.enabled is false"}
     classifier.warm_up()  # loading is not per-message latency
     times = []

@@ -20,15 +20,15 @@ from functools import lru_cache
 from statistics import median
 
 from chatbot.engine.answer import (
-    _CJK_CHAR,
-    _strip_markers,
     find_citations,
     is_degenerate,
     language_ok,
     repetition_rate,
+    strip_markers,
     supported_share,
 )
 from chatbot.prompts import LANGS, PromptLibrary
+from knowledge_base.text import CJK
 
 # Reply flags that mark an honest "I cannot answer this" without the no-evidence text.
 HONEST_FLAGS = frozenset({"no_evidence", "route_out_of_scope"})
@@ -37,9 +37,9 @@ _EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def _rouge_tokens(text: str, lang: str) -> list[str]:
-    text = _strip_markers(text)
+    text = strip_markers(text)
     if lang == "zh":
-        return _CJK_CHAR.findall(text)
+        return CJK.findall(text)
     return _EN_WORD.findall(text.lower())
 
 

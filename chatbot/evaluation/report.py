@@ -197,10 +197,11 @@ PROJECT_WRITTEN = "project-written (MIT)"
 
 
 def section_safety(ctx: Context, section: Section) -> None:
+    from chatbot.safety import RedFlagScreen
     from chatbot.safety.evaluation import run_safety_eval
 
     screen = ctx.app().safety
-    if not hasattr(screen, "rules"):
+    if not isinstance(screen, RedFlagScreen):  # the pass-through has no rules to score
         raise SectionSkipped("the red-flag screen is off (safety.enabled = false)")
     for name in eval_sets("safety"):
         path = EVAL_DIR / name
@@ -247,8 +248,10 @@ def section_classifier(ctx: Context, section: Section) -> None:
     if not shared.is_dir():
         raise SectionSkipped(f"{shared} is absent: the classifier dev sets are built from it "
                              "(python -m finetune.classifier.devsets DIR)")
+    from chatbot.classifier.runtime import TrainedClassifier
+
     classifier = ctx.app().service.classifier
-    if not hasattr(classifier, "labels"):
+    if not isinstance(classifier, TrainedClassifier):  # the pass-through has no labels to score
         raise SectionSkipped("the classifier is off (classifier.enabled = false)")
     from finetune.classifier.devsets import main as write_devsets
 

@@ -65,8 +65,8 @@ class AdminService:
         service = self.app.service
         return {"backend": info.backend, "model": info.model, "adapter": info.adapter or "",
                 "device": info.device,
-                "classifier": getattr(service.classifier, "name", "off"),
-                "safety_screen": getattr(service.safety, "name", "off")}
+                "classifier": service.classifier.name,
+                "safety_screen": service.safety.name}
 
     def recent_feedback(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = []

@@ -23,7 +23,7 @@ The gold passage sits among the passages retrieval returns for the question: whe
 ranks it in the top k it stays there; otherwise it replaces one of them. Splits are by document
 group (a MedQuAD document and all its QA pairs; one Toyhom QA), from a hash: no test document is
 seen in training. Groups any ``data/eval`` file refers to go to the test split. Rendering uses
-``ConsultationService.build_prompt`` and ``chatbot.llm.prompting.gemma_turns``: the format is
+``chatbot.engine.prompt.PromptBuilder`` and ``chatbot.llm.prompting.gemma_turns``: the format is
 the serve format.
 """
 
@@ -345,25 +345,20 @@ class Renderer:
     """Serve-format messages and token counts (Gemma's llama.cpp tokenizer, as at serve time)."""
 
     def __init__(self, counter: Callable[[str], int], passage_tokens: int = 0) -> None:
-        from chatbot.engine.service import ConsultationService
+        from chatbot.engine.prompt import PromptBuilder
         from chatbot.prompts import PromptLibrary
         from chatbot.settings import load_settings
 
         settings = load_settings()
         chat = settings.chat.model_copy(update={"passage_tokens": passage_tokens}) if passage_tokens else settings.chat
-
-        class _Counter:
-            count_tokens = staticmethod(counter)
-
         self.prompts = PromptLibrary()
         self.settings = settings
         self.count = counter
-        self.service = ConsultationService(retriever=None, generator=_Counter(), store=None,  # type: ignore[arg-type]
-                                           prompts=self.prompts, chat=chat, llm=settings.llm)
+        self.builder = PromptBuilder.from_settings(self.prompts, counter, chat, settings.llm)
 
     def render(self, lang: str, question: str, passages: list[Passage],
                history: list[tuple[str, str]]) -> tuple[list[ChatMessage], list[Passage]]:
-        messages, given, _ = self.service.build_prompt(lang, question, passages, history)
+        messages, given, _ = self.builder.build(lang, question, passages, history)
         return messages, given
 
     def no_evidence(self, lang: str) -> str:

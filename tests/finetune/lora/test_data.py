@@ -212,3 +212,24 @@ def test_near_negatives_keep_related_passages_but_none_on_the_topic(tmp_path):
 def test_near_negative_share_is_checked():
     with pytest.raises(Exception, match="share_near_negative"):
         DataConfig(share_near_negative=1.5)
+
+
+def test_renderer_keeps_the_serve_prompt_byte_for_byte():
+    """Rendered before the prompt builder left the engine's service (issue 13): unchanged."""
+    from finetune.lora.data import Renderer
+
+    passages = [Passage(id="d1#c0", doc_id="d1", text="Asthma is a chronic disease of the airways. " * 40,
+                        title="Asthma", url="", source="MedQuAD/GARD", lang="en", score=0.0),
+                Passage(id="d2#c0", doc_id="d2", text="高血压患者要控制食盐摄入。", title="高血压", url="",
+                        source="Toyhom/内科", lang="zh", score=0.0)]
+    renderer = Renderer(lambda t: len(t) // 3, passage_tokens=64)
+    messages, given = renderer.render("zh", "高血压要注意什么？", passages, [("user", "你好"), ("assistant", "您好")])
+    assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[0].content == PromptLibrary().template("zh", "system")
+    assert [m.content for m in messages[1:3]] == ["你好", "您好"]
+    assert messages[3].content == (
+        "参考资料：\n[1] Asthma（MedQuAD/GARD）\n<<<\n"
+        + "Asthma is a chronic disease of the airways. " * 4 + "Asthma is a chro\n>>>\n\n"
+        "[2] 高血压（Toyhom/内科）\n<<<\n高血压患者要控制食盐摄入。\n>>>\n\n"
+        "患者的问题：高血压要注意什么？\n\n请用中文回答，并用 [n] 标注出处：")
+    assert [(p.doc_id, len(p.text)) for p in given] == [("d1", 192), ("d2", 13)]
