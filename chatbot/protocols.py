@@ -52,6 +52,10 @@ class SafetyScreen(Protocol):
 
     def screen(self, text: str, lang: str) -> ScreenResult: ...
 
+    def escalation(self, category: str, lang: str, rule_id: str, detector: dict | None = None) -> ScreenResult:
+        """The fixed emergency result of ``category`` (a "yes" to the safety question)."""
+        ...
+
     def warm_up(self) -> None:
         """Load what the first message would otherwise wait for (rules, lexicons). Idempotent."""
         ...
@@ -87,6 +91,10 @@ class NoSafetyScreen:
 
     def screen(self, text: str, lang: str) -> ScreenResult:
         return ScreenResult(emergency=False)
+
+    def escalation(self, category: str, lang: str, rule_id: str, detector: dict | None = None) -> ScreenResult:
+        # never reached: the pass-through asks no safety question
+        raise NotImplementedError("the pass-through screen asks no safety question")
 
     def warm_up(self) -> None:
         """Nothing to load."""

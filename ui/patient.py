@@ -25,7 +25,32 @@ EXAMPLES = {"zh": ("高血压怎么治疗？", "糖尿病人能吃水果吗？",
 
 
 def new_state() -> dict[str, Any]:
-    return {"session_id": None, "message_id": None}
+    return {"session_id": None, "message_id": None, "safety_question": None}
+
+
+# The quick replies of the safety question, in the order of its fixed options (yes, no, unsure).
+QUICK_REPLIES = ("yes", "no", "unsure")
+
+
+def respond_option(services: Services, option: str, history: list[dict], state: dict, lang: str
+                   ) -> Iterator[tuple]:
+    """A quick-reply button: sends the option's own label as the patient's answer."""
+    question = (state or {}).get("safety_question") or {}
+    labels = {o["id"]: o["label"] for o in question.get("options", [])}
+    if option not in labels:
+        yield history, gr.update(), gr.update(), gr.update(), state, ""
+        return
+    yield from respond(services, labels[option], history, state, lang)
+
+
+def quick_replies(state: dict) -> tuple:
+    """Show the three answer buttons, labelled in the question's language, while a safety
+    question waits for its answer; hide them otherwise."""
+    question = (state or {}).get("safety_question")
+    if not question:
+        return (gr.update(visible=False), *(gr.update() for _ in QUICK_REPLIES))  # the row hides them
+    labels = {o["id"]: o["label"] for o in question["options"]}
+    return (gr.update(visible=True), *(gr.update(value=labels[o]) for o in QUICK_REPLIES))
 
 
 def respond(services: Services, text: str, history: list[dict], state: dict, lang: str
@@ -58,7 +83,8 @@ def respond(services: Services, text: str, history: list[dict], state: dict, lan
 
 def _final(services: Services, result: Any, history: list[dict], state: dict) -> tuple:
     data = result.to_json() if hasattr(result, "to_json") else dict(result)
-    state = {"session_id": data.get("session_id"), "message_id": data.get("message_id")}
+    state = {"session_id": data.get("session_id"), "message_id": data.get("message_id"),
+             "safety_question": data.get("safety_question")}
     # The checked answer replaces the stream (it may differ: citations cleaned, fallback).
     history = [*history[:-1], {"role": "assistant", "content": render.md_text(data.get("answer", ""))}]
     lang = data.get("lang") or "en"
@@ -105,6 +131,8 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
             disposition = gr.Markdown("", elem_id="mc-disposition")
             box = gr.Textbox(label=t(lang, "ui.chat.input"), placeholder=t(lang, "ui.chat.placeholder"),
                              lines=1, max_lines=6, elem_id="mc-input", autofocus=True)
+            with gr.Row(visible=False, elem_id="mc-quick") as quick_row:
+                quick = [gr.Button(o, size="sm", elem_id=f"mc-quick-{o}") for o in QUICK_REPLIES]
             with gr.Row():
                 send = gr.Button(t(lang, "ui.chat.send"), variant="primary", elem_id="mc-send")
                 new = gr.Button(t(lang, "ui.chat.new"), elem_id="mc-new")
@@ -128,16 +156,21 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
     # Chat turns go through Gradio's queue (its concurrency limit applies); the light events do not.
     # api_name "chat": the load script (ui/load.py) drives this event through gradio_client.
     # show_progress="minimal": a waiting patient sees the queue position and elapsed time.
+    quick_outputs = [quick_row, *quick]
     send.click(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="minimal", api_name="chat")
+               show_progress="minimal", api_name="chat").then(quick_replies, [state], quick_outputs, queue=False)
     box.submit(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="minimal", api_name=False)
+               show_progress="minimal", api_name=False).then(quick_replies, [state], quick_outputs, queue=False)
+    for option, button in zip(QUICK_REPLIES, quick):
+        button.click(partial(respond_option, services, option), [chatbot, state, lang_box], outputs,
+                     concurrency_id="chat", show_progress="minimal", api_name=False
+                     ).then(quick_replies, [state], quick_outputs, queue=False)
     up.click(partial(give_feedback, services, 1), [fb_comment, state, lang_box], [fb_status, fb_comment],
              queue=False)
     down.click(partial(give_feedback, services, -1), [fb_comment, state, lang_box], [fb_status, fb_comment],
                queue=False)
     new.click(new_conversation, None, [chatbot, sources, banner, disposition, state, box, fb_status],
-              queue=False)
+              queue=False).then(quick_replies, [state], quick_outputs, queue=False)
 
     registry.add(chatbot, lambda lg: gr.update(label=t(lg, "ui.chat.label")))
     registry.add(box, lambda lg: gr.update(label=t(lg, "ui.chat.input"), placeholder=t(lg, "ui.chat.placeholder")))

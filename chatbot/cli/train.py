@@ -91,8 +91,8 @@ def train_safety_cmd(
     except ImportError as exc:
         raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
                                  hint='pip install -e ".[finetune]"') from exc
-    from chatbot.cli.common import cli_settings
     from chatbot.app import make_safety_screen, settings_with
+    from chatbot.cli.common import cli_settings
 
     kwargs: dict[str, Any] = {"out": out, "real_per_pool": real_per_pool, "cv_folds": cv_folds}
     if shared_data:

@@ -44,6 +44,7 @@ from chatbot.protocols import (
     ScreenResult,
     Triage,
 )
+from chatbot.safety.question import parse_answer
 from chatbot.settings import ChatSettings, LLMSettings
 from chatbot.store import ChatStore, StoredMessage
 from knowledge_base.records import Passage
@@ -83,6 +84,9 @@ class ConsultationResult:
     # What the model itself generated, before finalisation (None: no model call). Not part of
     # ``to_json``: patients see ``answer``; ``eval generation`` scores both to compare models.
     model_text: str | None = None
+    # The unsure band: the fixed safety question asked instead of an answer ({category, group,
+    # question, options, lang, original}); None otherwise. Flag ``safety_question``.
+    safety_question: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +95,7 @@ class ConsultationResult:
             "passages": self.passages, "flags": self.flags, "timings": self.timings,
             "backend": self.backend, "session_id": self.session_id, "mixed": self.mixed,
             "query": self.query, "message_id": self.message_id, "disposition": self.disposition,
+            "safety_question": self.safety_question,
         }
 
 
@@ -125,6 +130,8 @@ class Turn:
     disposition: dict | None = None
     backend: str = "none"
     store_user: bool = True                   # False for an empty message: nothing to store
+    safety_question: dict | None = None       # asked now (the detector's unsure band)
+    safety_cleared: bool = False              # a "no" to the question: answer, do not ask again
 
 
 def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict[str, float]:
@@ -192,8 +199,8 @@ class ConsultationService:
         t0 = time.perf_counter()
         session_id = self.store.ensure_session(session_id) if session_id else self.store.new_session()
         turn = Turn(session_id=session_id, text=text or "", t0=t0)
-        for step in (self._check, self._understand, self._escalate, self._route_short,
-                     self._retrieve, self._answer):
+        for step in (self._check, self._safety_answer, self._understand, self._escalate, self._ask,
+                     self._route_short, self._retrieve, self._answer):
             yield from step(turn)
             if turn.answer is not None:
                 break
@@ -215,6 +222,59 @@ class ConsultationService:
         turn.lang, turn.mixed = info.lang, info.mixed
         yield from ()
 
+    def _safety_answer(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """A clear yes / not sure / no to the safety question the last reply asked: yes and not
+        sure escalate with the question's category; no answers the original question without
+        asking again. Anything else is a new message (the whole screen runs on it)."""
+        pending = self._pending_question(turn.session_id)
+        choice = parse_answer(turn.cleaned) if pending else None
+        if pending is None or choice is None:
+            return
+        turn.flags.append(f"safety_answer_{choice}")
+        self.store.log_event("safety_answer", {"answer": choice, "category": pending.get("category", ""),
+                                               "group": pending.get("group", ""),
+                                               "detector": pending.get("detector")},
+                             session_id=turn.session_id)
+        turn.lang = pending.get("lang", turn.lang)
+        if choice == "no":
+            turn.safety_cleared = True
+            turn.cleaned = pending.get("original") or turn.cleaned
+            turn.mixed = detect_language(turn.cleaned).mixed
+            return
+        turn.screen = screen = self.safety.escalation(
+            pending.get("category", ""), turn.lang, f"safety_question:{pending.get('group', 'general')}",
+            pending.get("detector"))
+        turn.red_flag = self._red_flag(screen)
+        turn.intent = {"label": "emergency", "score": 1.0}
+        yield from self._escalate(turn)
+
+    def _pending_question(self, session_id: str) -> dict | None:
+        last = self.store.history(session_id, limit=1)
+        if last and last[-1].role == "assistant" and "safety_question" in last[-1].meta.get("flags", []):
+            return last[-1].meta.get("safety_question") or None
+        return None
+
+    @staticmethod
+    def _red_flag(screen: ScreenResult) -> dict:
+        return {"category": screen.category, "evidence": screen.evidence, "categories": screen.categories,
+                "rule_ids": screen.rule_ids, "number": screen.number, "crisis_line": screen.crisis_line}
+
+    def _ask(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """The detector is unsure: one fixed safety question before any retrieval or model."""
+        question = turn.screen.safety_question if turn.screen is not None else None
+        if question is None or turn.safety_cleared:
+            return
+        yield self._meta(turn)
+        yield ReplyEvent("sources", [])
+        turn.safety_question = {**question, "lang": turn.lang, "original": turn.cleaned,
+                                "detector": turn.screen.detector}
+        labels = " / ".join(o["label"] for o in question["options"])
+        turn.answer = f"{question['question']}\n\n{labels}"
+        turn.flags.append("safety_question")
+        self.store.log_event("safety_question", {"category": question["category"], "group": question["group"],
+                                                 "detector": turn.screen.detector, "screen": self.safety.name},
+                             session_id=turn.session_id)
+
     def _understand(self, turn: Turn) -> Iterator[ReplyEvent]:
         """Safety screen, classifier and route: the one analysis every later step reads."""
         turn.screen = screen = self.safety.screen(turn.cleaned, turn.lang)
@@ -224,9 +284,7 @@ class ConsultationService:
         if isinstance(self.classifier, NoClassifier):
             turn.flags.append(NoClassifier.flag)
         if screen.emergency:
-            turn.red_flag = {"category": screen.category, "evidence": screen.evidence,
-                             "categories": screen.categories, "rule_ids": screen.rule_ids,
-                             "number": screen.number, "crisis_line": screen.crisis_line}
+            turn.red_flag = self._red_flag(screen)
         turn.intent = ({"label": understanding.intent.label, "score": understanding.intent.score}
                        if understanding.intent else None)
         if screen.emergency:  # the screen, not the classifier, decides emergencies
@@ -243,9 +301,11 @@ class ConsultationService:
         if screen is None or not screen.emergency:
             return
         yield self._meta(turn)
+        # the detector's verdict (model version, score, thresholds) is recorded with every event
         self.store.log_event("red_flag", {"category": screen.category, "evidence": screen.evidence,
                                           "categories": screen.categories, "rule_ids": screen.rule_ids,
-                                          "number": screen.number, "screen": self.safety.name},
+                                          "number": screen.number, "screen": self.safety.name,
+                                          "via": screen.via, "detector": screen.detector},
                              session_id=turn.session_id)
         turn.answer = screen.message
         turn.flags.append("emergency")
@@ -359,7 +419,7 @@ class ConsultationService:
             timings={"retrieval_ms": round(turn.retrieval_ms, 1), "ttft_ms": round(turn.ttft_ms, 1),
                      "total_ms": round(total_ms, 1)},
             backend=turn.backend, query=turn.query, disposition=turn.disposition,
-            model_text=turn.model_text)
+            model_text=turn.model_text, safety_question=turn.safety_question)
         if turn.store_user:
             # a rejected message has no cleaned form: it is stored as received
             text = turn.cleaned if turn.cleaned else turn.text
@@ -373,6 +433,8 @@ class ConsultationService:
         meta = {"citations": result.citations, "flags": result.flags, "intent": result.intent,
                 "emotion": result.emotion, "red_flag": result.red_flag, "timings": result.timings,
                 "backend": result.backend, "query": result.query, "evidence": evidence or {}}
+        if result.safety_question:
+            meta["safety_question"] = result.safety_question  # read back when the answer comes
         return self.store.add_message(session_id, "assistant", result.answer, lang=lang, meta=meta)
 
 

@@ -309,6 +309,12 @@ class RedFlagScreen:
                             message=message, categories=categories, rule_ids=rule_ids, number=number,
                             crisis_line=crisis if needs_crisis else "", detector=verdict, via=via)
 
+    def escalation(self, category: str, lang: str, rule_id: str, detector: dict | None = None) -> ScreenResult:
+        """The fixed emergency result of ``category``: a "yes" or "not sure" to the safety question."""
+        category = category if category in self.rules.categories else "consciousness"
+        return self._result([category], [lang if lang in ("zh", "en") else "en"], [rule_id], [rule_id],
+                            detector, "safety_question")
+
     def question(self, category: str, lang: str) -> dict:
         """The fixed safety question of a category's group, with its fixed answers: ``yes`` and
         ``unsure`` escalate, ``no`` lets the question be answered."""

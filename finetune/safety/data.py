@@ -5,6 +5,9 @@
   set and blind rounds ``data/eval/safety_dev.jsonl``, ``safety_holdout{,2,3,4,4b}.jsonl`` (their
   freeze figures are reported; since then they are training data). The rounds named in
   ``FROZEN_ROUNDS`` are never read here.
+- Project classifier examples (``data/classifier/*.jsonl``: greetings, administrative and
+  out-of-scope messages, intents, emotional statements) as ordinary messages: short chit-chat
+  must not land in the unsure band.
 - Real ordinary questions (research-only, read from ``../shared/data`` at training time, never
   committed): MedQuAD questions, KUAKE-QIC train queries, Toyhom titles and questions, ChatDoctor
   patient inputs. Each pool is split by a stable hash of the text: one half may train, the
@@ -55,6 +58,12 @@ def written_examples(train_dir: Path = TRAIN_DIR, eval_dir: Path = EVAL_DIR) -> 
             out.append(Example(str(row["text"]), expect == "emergency", str(row.get("category", "")),
                                str(row.get("lang", "")), path.stem))
     return out
+
+
+def classifier_examples(folder: Path = DATA_DIR / "classifier") -> list[Example]:
+    return [Example(str(row["text"]), False, "ordinary", str(row.get("lang", "")), "classifier_examples")
+            for path in sorted(folder.glob("*.jsonl")) for _, row in read_jsonl(path)
+            if str(row.get("text", "")).strip()]
 
 
 def _half(text: str) -> Split:

@@ -59,6 +59,14 @@ def fake_server(tmp_path_factory):
     os.environ["MEDCHAT_UI__NURSE_PASSWORD"] = PASSWORD
     try:
         settings = _settings(tmp, tmp / "index")
+        # A hand-weighted emergency detector (tests/chatbot/safety/test_detector.py) on the hash
+        # embedder: its made-up words put a message in a known band, whatever the shipped model.
+        from tests.chatbot.safety.test_detector import hand_model
+
+        hand = hand_model()
+        hand.encoder = "hash:8"
+        hand.save(tmp / "detector")
+        settings.safety.detector_dir = tmp / "detector"
     finally:
         if old is None:
             del os.environ["MEDCHAT_UI__NURSE_PASSWORD"]
@@ -131,6 +139,44 @@ def test_red_flag_message_shows_the_banner_and_no_generated_answer(fake_server, 
     flags = sqlite3.connect(database).execute(
         "SELECT meta FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").fetchone()[0]
     assert '"emergency"' in flags and '"backend": "none"' in flags  # no model call
+
+
+def test_unsure_message_gets_the_safety_question_with_quick_replies(fake_server, driver):
+    url, database = fake_server
+    B.open_app(driver, url)
+    def quick_shown() -> bool:  # an invisible Gradio row is not in the page at all
+        rows = driver.find_elements("css selector", "#mc-quick")
+        return bool(rows) and rows[0].is_displayed()
+
+    assert not quick_shown()
+    B.ask(driver, "my son is a bit blimfy")
+    first, answer = B.wait_answer(driver, "", 60)
+    assert "is anyone having trouble breathing right now" in answer and "Not sure" in answer
+    B.wait_for(quick_shown, 20, "the quick replies")
+    labels = [driver.find_element("css selector", f"#mc-quick-{o}").text for o in ("yes", "no", "unsure")]
+    assert labels == ["Yes", "No", "Not sure"]
+    B.click(driver, "#mc-quick-yes")
+    second, answer = B.wait_answer(driver, first, 60)
+    banner = B.wait_for(lambda: driver.find_element("css selector", "#mc-banner .mc-banner"), 20, "the banner")
+    assert "120" in banner.text and answer.startswith("Severe difficulty breathing")
+    B.wait_for(lambda: not quick_shown(), 20, "the quick replies hidden again")
+    meta = sqlite3.connect(database).execute(
+        "SELECT meta FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert '"emergency"' in meta and "safety_question:breathing" in meta
+
+    # Chinese: the buttons speak the question's language, and a "no" gets the answer
+    B.click(driver, "#mc-new")
+    B.wait_for(lambda: not B.bot_texts(driver), 20, "a new, empty conversation")
+    B.ask(driver, "我儿子 blimfy")
+    third, answer = B.wait_answer(driver, second, 60)
+    assert "呼吸困难" in answer
+    B.wait_for(lambda: driver.find_element("css selector", "#mc-quick-no").text == "否", 20, "Chinese labels")
+    B.click(driver, "#mc-quick-no")
+    _, answer = B.wait_answer(driver, third, 60)
+    assert "呼吸困难吗" not in answer and answer.strip()
+    meta = sqlite3.connect(database).execute(
+        "SELECT meta FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert "safety_answer_no" in meta and '"emergency"' not in meta
 
 
 def test_language_switch_and_keyboard_and_labels(fake_server, driver):

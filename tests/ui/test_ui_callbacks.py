@@ -27,7 +27,7 @@ def test_answer_streams_then_is_replaced_by_the_checked_answer(monkeypatch):
     assert streamed == ["Asthma ", "Asthma is ", "Asthma is treated"]
     history, sources, banner, disposition, state, box = steps[-1]
     assert history[-1]["content"] == r"Asthma is treated with inhalers \[1\]\."
-    assert state == {"session_id": "s1", "message_id": 7}
+    assert state == {"session_id": "s1", "message_id": 7, "safety_question": None}
     assert 'href="https://medlineplus.gov/asthma.html"' in sources and "MedlinePlus" in sources
     assert "mc-cited" in sources  # [1] is cited by the answer
     assert banner == gr.update()  # no emergency: banner untouched (hidden)
@@ -100,7 +100,7 @@ def test_feedback_is_stored_for_the_last_answer_with_its_comment():
 
 def test_new_conversation_forgets_the_session_and_hides_the_banner():
     history, sources, banner, disposition, state, box, status = patient.new_conversation()
-    assert history == [] and state == {"session_id": None, "message_id": None}
+    assert history == [] and state == {"session_id": None, "message_id": None, "safety_question": None}
     assert banner["visible"] is False
 
 

@@ -41,7 +41,7 @@ def _bucket(gram: str) -> int:
 def hand_model(bias: float = -4.0) -> DetectorModel:
     w = np.zeros(NGRAMS.hash_dim, dtype=np.float32)
     w[_bucket("wzorbly")] = 12.0        # a strong emergency word
-    w[_bucket("wblimfy")] = 7.0          # an unsure one
+    w[_bucket("wblimfy")] = 8.0          # an unsure one
     cats = ["breathing", "cardiac"]
     c_sparse = np.zeros((NGRAMS.hash_dim, 2), dtype=np.float32)
     c_sparse[_bucket("wzorbly"), 0] = 3.0

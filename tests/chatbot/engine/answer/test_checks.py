@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.answer.checks import DEGENERATE_REPETITION, is_degenerate, language_ok
-from chatbot.engine.answer.checks import remove_unsupported_sentences, repetition_rate
-from chatbot.engine.answer.checks import supported_share, validate
+from chatbot.engine.answer.checks import (
+    DEGENERATE_REPETITION,
+    is_degenerate,
+    language_ok,
+    remove_unsupported_sentences,
+    repetition_rate,
+    supported_share,
+    validate,
+)
 from tests.chatbot.engine.answer.samples import ASTHMA, GLAUCOMA, GOUT, ZH_HBP
 
 NORMAL_EN = ("Gout is caused by uric acid crystals that build up in a joint, often the big toe [1]. "
