@@ -108,7 +108,15 @@ def safety_check(
                    "evidence": result.evidence, "number": result.number,
                    "crisis_line": result.crisis_line, "message": result.message,
                    "hits": [{"category": h.category, "rule_id": h.rule_id, "evidence": h.evidence,
-                             "lang": h.lang, "context": list(h.context)} for h in hits]})
+                             "lang": h.lang, "context": list(h.context)} for h in hits],
+                   "via": result.via, "detector": result.detector, "safety_question": result.safety_question})
+        return
+    if result.detector is not None:
+        d = result.detector
+        typer.echo(f"detector {d['version']}: score {d['score']:.3f} -> {d['band']} "
+                   f"(escalate >= {d['threshold_high']}, ask >= {d['threshold_low']})")
+    if result.safety_question is not None:
+        typer.echo(f"unsure: the chat asks first: {result.safety_question['question']}")
         return
     if not result.emergency:
         typer.echo("no red flag")
