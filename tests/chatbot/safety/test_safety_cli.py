@@ -74,4 +74,8 @@ def test_safety_check(monkeypatch):
     assert out["emergency"] and out["category"] == "stroke" and out["number"] == "911"
     assert out["hits"][0]["rule_id"] == "stroke.face_droop" and "911" in out["message"]
     quiet = runner.invoke(app, ["safety", "check", "有点头疼"])
-    assert quiet.exit_code == 0 and quiet.stdout.strip() == "no red flag"
+    lines = quiet.stdout.strip().splitlines()
+    assert quiet.exit_code == 0 and lines[-1] == "no red flag"
+    # the detector's verdict is shown with its version and thresholds
+    assert lines[0].startswith("detector emergency-lr-") and "-> clear" in lines[0]
+    assert out["detector"]["version"].startswith("emergency-lr-") and out["via"] == "lexicon"
