@@ -16,11 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from knowledge_base.config import ChunkerConfig, IndexConfig, RetrievalConfig
 from knowledge_base.paths import DATA_DIR, EVAL_DIR, PROJECT_ROOT

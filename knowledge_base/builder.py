@@ -33,18 +33,8 @@ from knowledge_base.embedders import Embedder
 from knowledge_base.errors import BuildError, IndexCorruptError, IndexNotFoundError
 from knowledge_base.index.bm25 import BM25Index
 from knowledge_base.index.dense import DenseIndex
-from knowledge_base.index.manifest import (
-    IndexLayout,
-    read_manifest,
-    versions,
-    write_manifest,
-)
-from knowledge_base.index.store import (
-    CHUNKS_FILE,
-    ChunkStore,
-    ChunkWriter,
-    EmbeddingCache,
-)
+from knowledge_base.index.manifest import IndexLayout, read_manifest, versions, write_manifest
+from knowledge_base.index.store import CHUNKS_FILE, ChunkStore, ChunkWriter, EmbeddingCache
 from knowledge_base.loaders import LOADER_VERSION, KnownFile, LoadResult, load_sources
 from knowledge_base.records import SkippedFile, sha256_text
 from knowledge_base.tokenize import TOKENIZER_VERSION, tokenize

@@ -6,12 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge_base.errors import KnowledgeBaseError
-from knowledge_base.index.manifest import (
-    ARTIFACTS,
-    IndexLayout,
-    read_manifest,
-    sha256_file,
-)
+from knowledge_base.index.manifest import ARTIFACTS, IndexLayout, read_manifest, sha256_file
 from knowledge_base.index.store import CHUNKS_FILE, ChunkStore
 
 

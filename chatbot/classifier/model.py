@@ -146,23 +146,7 @@ class ClassifierModel:
     @classmethod
     def load(cls, model_dir: Path) -> "ClassifierModel":
         model_dir = Path(model_dir)
-        cfg_path, w_path = model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE
-        for p in (cfg_path, w_path):
-            if not p.is_file():
-                raise ModelError(f"no classifier model at {model_dir} ({p.name} missing)", hint=TRAIN_HINT)
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"corrupt classifier config {cfg_path}: {exc}", hint=TRAIN_HINT) from exc
-        if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"{cfg_path} is not a format-{FORMAT_VERSION} classifier config",
-                             hint=TRAIN_HINT)
-        try:
-            with np.load(w_path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            # what np.load raises for truncated, non-zip or non-npy content
-            raise ModelError(f"corrupt classifier weights {w_path}: {exc}", hint=TRAIN_HINT) from exc
+        cfg, arrays = read_artifact(model_dir, FORMAT_VERSION, ModelError, "classifier", TRAIN_HINT)
         try:
             ngram = NGramConfig(**cfg["ngrams"])
             heads = {}
@@ -183,3 +167,26 @@ class ClassifierModel:
                        heads=heads, meta=meta)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"incomplete classifier model in {model_dir}: {exc!r}", hint=TRAIN_HINT) from exc
+
+
+def read_artifact(model_dir: Path, format_version: int, error: type[MedChatError], what: str,
+                  hint: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config.json, weights.npz arrays) of a saved numpy model (the classifier, the emergency
+    detector), every failure raised as ``error`` with the operator's ``hint``."""
+    cfg_path, w_path = model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise error(f"no {what} model at {model_dir} ({p.name} missing)", hint=hint)
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"corrupt {what} config {cfg_path}: {exc}", hint=hint) from exc
+    if not isinstance(cfg, dict) or cfg.get("format_version") != format_version:
+        raise error(f"{cfg_path} is not a format-{format_version} {what} config", hint=hint)
+    try:
+        with np.load(w_path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # what np.load raises for truncated, non-zip or non-npy content
+        raise error(f"corrupt {what} weights {w_path}: {exc}", hint=hint) from exc
+    return cfg, arrays

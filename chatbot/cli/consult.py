@@ -8,16 +8,7 @@ from typing import Optional
 
 import typer
 
-from chatbot.cli.common import (
-    BackendOpt,
-    IndexOpt,
-    JsonOpt,
-    ModelOpt,
-    app_settings,
-    cli_app,
-    cli_errors,
-    echo_json,
-)
+from chatbot.cli.common import BackendOpt, IndexOpt, JsonOpt, ModelOpt, app_settings, cli_app, cli_errors, echo_json
 
 
 @cli_errors

@@ -10,15 +10,7 @@ from typing import Optional
 
 import typer
 
-from chatbot.cli.common import (
-    IndexOpt,
-    JsonOpt,
-    cli_errors,
-    cli_retriever,
-    cli_settings,
-    echo_json,
-    resolve_index_dir,
-)
+from chatbot.cli.common import IndexOpt, JsonOpt, cli_errors, cli_retriever, cli_settings, echo_json, resolve_index_dir
 
 kb_app = typer.Typer(help="Build, search and check the knowledge-base index.", no_args_is_help=True)
 

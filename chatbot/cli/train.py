@@ -9,13 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from chatbot.cli.common import (
-    IndexOpt,
-    JsonOpt,
-    cli_errors,
-    echo_json,
-    resolve_index_dir,
-)
+from chatbot.cli.common import IndexOpt, JsonOpt, cli_errors, echo_json, resolve_index_dir
 from knowledge_base.errors import KnowledgeBaseError
 
 train_app = typer.Typer(help="Train MedChat's models (training code lives in finetune/).",

@@ -20,30 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
 import chatbot.engine.answer as answer_mod
-from chatbot.engine.intake import (
-    InputError,
-    check_input,
-    detect_language,
-    rewrite_query,
-)
+from chatbot.engine.intake import InputError, check_input, detect_language, rewrite_query
 from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
-from chatbot.llm.base import (
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-    GenerationTimeout,
-    Generator,
-)
+from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
 from chatbot.prompts import PromptLibrary
-from chatbot.protocols import (
-    Classifier,
-    NoClassifier,
-    NoSafetyScreen,
-    SafetyScreen,
-    ScreenResult,
-    Triage,
-)
+from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen, ScreenResult, Triage
 from chatbot.safety.question import parse_answer
 from chatbot.settings import ChatSettings, LLMSettings
 from chatbot.store import ChatStore, StoredMessage

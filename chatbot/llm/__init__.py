@@ -11,14 +11,7 @@ import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
-from chatbot.llm.base import (
-    BackendInfo,
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-    GenerationTimeout,
-    Generator,
-)
+from chatbot.llm.base import BackendInfo, ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
 from chatbot.llm.info import backend_info
 from chatbot.llm.models import ALIASES, model_label, resolve_model
 

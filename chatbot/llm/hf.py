@@ -18,19 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from chatbot.llm.base import (
-    BackendInfo,
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-)
+from chatbot.llm.base import BackendInfo, ChatMessage, GenerationError, GenerationOptions
 from chatbot.llm.models import model_label, resolve_model
-from chatbot.llm.prompting import (
-    GEMMA_END_OF_TURN,
-    Deadline,
-    gemma_turns,
-    trim_at_stops,
-)
+from chatbot.llm.prompting import GEMMA_END_OF_TURN, Deadline, gemma_turns, trim_at_stops
 
 INSTALL_HINT = "pip install torch transformers"
 

@@ -13,12 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from chatbot.llm.base import (
-    BackendInfo,
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-)
+from chatbot.llm.base import BackendInfo, ChatMessage, GenerationError, GenerationOptions
 from chatbot.llm.models import model_label, resolve_model
 from chatbot.llm.prompting import GEMMA_END_OF_TURN, Deadline, gemma_turns
 

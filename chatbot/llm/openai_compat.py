@@ -12,13 +12,7 @@ import re
 import threading
 from typing import Any, Iterator, Sequence
 
-from chatbot.llm.base import (
-    BackendInfo,
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-    GenerationTimeout,
-)
+from chatbot.llm.base import BackendInfo, ChatMessage, GenerationError, GenerationOptions, GenerationTimeout
 from chatbot.llm.prompting import Deadline
 from knowledge_base.text import CJK_WIDE_CLASS
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,11 +26,11 @@ from typing import Literal
 import numpy as np
 
 from chatbot.classifier.features import MAX_CHARS, NGramConfig, hashed
+from chatbot.classifier.model import CONFIG_FILE, WEIGHTS_FILE, read_artifact
 from chatbot.errors import MedChatError
 
 Band = Literal["emergency", "ask", "clear"]
 FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.npz"
 TRAIN_HINT = "train it with `medchat train safety`, or set safety.detector_dir to an empty value to use the lexicon alone"
 
 
@@ -95,19 +94,7 @@ class DetectorModel:
 
     @classmethod
     def load(cls, model_dir: Path) -> "DetectorModel":
-        model_dir = Path(model_dir)
-        cfg_path, w_path = model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE
-        for p in (cfg_path, w_path):
-            if not p.is_file():
-                raise DetectorError(f"no emergency detector at {model_dir} ({p.name} missing)", hint=TRAIN_HINT)
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-            with np.load(w_path, allow_pickle=False) as npz:
-                a = {k: npz[k] for k in npz.files}
-        except (OSError, UnicodeDecodeError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise DetectorError(f"corrupt emergency detector in {model_dir}: {exc}", hint=TRAIN_HINT) from exc
-        if not isinstance(cfg, dict) or cfg.get("format_version") != FORMAT_VERSION:
-            raise DetectorError(f"{cfg_path} is not a format-{FORMAT_VERSION} detector config", hint=TRAIN_HINT)
+        cfg, a = read_artifact(Path(model_dir), FORMAT_VERSION, DetectorError, "emergency detector", TRAIN_HINT)
         try:
             known = {"format_version", "version", "encoder", "dim", "ngrams", "categories",
                      "threshold_high", "threshold_low"}

@@ -25,21 +25,8 @@ from typing import Any, Callable, Protocol
 
 from chatbot.prompts import PromptLibrary
 from chatbot.settings import PROJECT_ROOT
-from chatbot.triage.models import (
-    ACUITY_TO_DISPOSITION,
-    Intake,
-    InvalidIntake,
-    Reason,
-    TriageResult,
-    Vitals,
-)
-from chatbot.triage.rules import (
-    DEFAULT_RULES_DIR,
-    Presentation,
-    Rules,
-    VitalRule,
-    load_rules,
-)
+from chatbot.triage.models import ACUITY_TO_DISPOSITION, Intake, InvalidIntake, Reason, TriageResult, Vitals
+from chatbot.triage.rules import DEFAULT_RULES_DIR, Presentation, Rules, VitalRule, load_rules
 from chatbot.triage.text import (
     compile_pattern,
     days_near,

@@ -23,12 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from chatbot.classifier.features import MAX_CHARS
-from chatbot.classifier.labels import (
-    GOEMOTIONS_EKMAN,
-    MEDQUAD_QTYPES,
-    Kind,
-    normalise_label,
-)
+from chatbot.classifier.labels import GOEMOTIONS_EKMAN, MEDQUAD_QTYPES, Kind, normalise_label
 from knowledge_base.errors import KnowledgeBaseError
 from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.records import sha256_text

@@ -37,13 +37,7 @@ from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.evaluation.metrics import EvalFileError
 from knowledge_base.index.bm25 import BM25Index
 from knowledge_base.index.dense import DenseIndex
-from knowledge_base.index.manifest import (
-    ARTIFACTS,
-    IndexLayout,
-    read_manifest,
-    versions,
-    write_manifest,
-)
+from knowledge_base.index.manifest import ARTIFACTS, IndexLayout, read_manifest, versions, write_manifest
 from knowledge_base.index.store import CHUNKS_FILE, ChunkWriter
 from knowledge_base.loaders.textual import decode_text
 from knowledge_base.records import Chunk, sha256_text

@@ -23,11 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from knowledge_base.errors import (
-    IndexCorruptError,
-    IndexMismatchError,
-    IndexNotFoundError,
-)
+from knowledge_base.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

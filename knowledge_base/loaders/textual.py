@@ -145,9 +145,7 @@ def load_html(data: bytes, path: Path, rel: str) -> list[Document]:
 # --- PDF -----------------------------------------------------------------------------------------
 
 def load_pdf(data: bytes, path: Path, rel: str) -> list[Document]:
-    from pypdf import (
-        PdfReader,  # lazy: pypdf is slow to import and only needed for PDFs
-    )
+    from pypdf import PdfReader  # lazy: pypdf is slow to import and only needed for PDFs
     from pypdf.errors import PyPdfError
 
     try:

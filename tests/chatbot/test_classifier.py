@@ -9,28 +9,11 @@ import numpy as np
 import pytest
 
 from chatbot.classifier.evaluation import evaluate_file, read_eval_file, score
-from chatbot.classifier.features import (
-    NGramConfig,
-    hashed,
-    ngrams,
-    normalise_text,
-)
-from chatbot.classifier.labels import (
-    EMOTIONS,
-    INTENTS,
-    KUAKE_QIC,
-    MEDQUAD_QTYPES,
-    LabelError,
-    normalise_label,
-)
+from chatbot.classifier.features import NGramConfig, hashed, ngrams, normalise_text
+from chatbot.classifier.labels import EMOTIONS, INTENTS, KUAKE_QIC, MEDQUAD_QTYPES, LabelError, normalise_label
 from chatbot.classifier.model import ClassifierModel, Head, ModelError
 from chatbot.classifier.runtime import TrainedClassifier
-from finetune.classifier.train import (
-    TrainConfig,
-    fit_temperature,
-    pick_threshold,
-    train_classifier,
-)
+from finetune.classifier.train import TrainConfig, fit_temperature, pick_threshold, train_classifier
 from knowledge_base.embedders import HashEmbedder
 from tests.chatbot.classifier_fixtures import tiny_sets, train_tiny
 

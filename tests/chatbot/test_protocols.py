@@ -8,13 +8,7 @@ import inspect
 import pytest
 
 from chatbot.classifier.runtime import TrainedClassifier
-from chatbot.protocols import (
-    Classifier,
-    NoClassifier,
-    NoSafetyScreen,
-    SafetyScreen,
-    Triage,
-)
+from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen, Triage
 from chatbot.safety import RedFlagScreen
 from chatbot.triage.engine import TriageEngine
 

@@ -7,12 +7,7 @@ import pytest
 from knowledge_base import builder as builder_mod
 from knowledge_base.builder import build_index
 from knowledge_base.embedders import HashEmbedder
-from knowledge_base.errors import (
-    BuildError,
-    IndexCorruptError,
-    IndexMismatchError,
-    IndexNotFoundError,
-)
+from knowledge_base.errors import BuildError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from knowledge_base.index.manifest import IndexLayout, read_manifest
 from knowledge_base.inspect import verify_index
 from knowledge_base.retriever import Retriever

@@ -39,19 +39,10 @@ from chatbot.engine.answer.citations import (
     render_sources,
     strip_markers,
 )
-from chatbot.engine.answer.doses import (
-    dose_mentions,
-    strip_unsupported_doses,
-    unsupported_doses,
-)
+from chatbot.engine.answer.doses import dose_mentions, strip_unsupported_doses, unsupported_doses
 from chatbot.engine.answer.echo import strip_prompt_echo, strip_question_echo
 from chatbot.engine.answer.extractive import extractive_answer
-from chatbot.engine.answer.finalise import (
-    Answer,
-    finalise,
-    is_no_evidence_reply,
-    no_evidence_answer,
-)
+from chatbot.engine.answer.finalise import Answer, finalise, is_no_evidence_reply, no_evidence_answer
 from chatbot.engine.answer.sentences import sentence_spans, split_sentences
 
 __all__ = [

@@ -8,17 +8,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from chatbot.engine.answer.citations import (
-    find_citations,
-    normalise_markers,
-    strip_markers,
-)
-from chatbot.engine.answer.sentences import (
-    drop_spans,
-    sentence_spans,
-    split_sentences,
-    tidy,
-)
+from chatbot.engine.answer.citations import find_citations, normalise_markers, strip_markers
+from chatbot.engine.answer.sentences import drop_spans, sentence_spans, split_sentences, tidy
 from knowledge_base.records import Passage
 from knowledge_base.text import CJK, detect_lang
 from knowledge_base.tokenize import glossary, tokenize, translate_terms

@@ -6,18 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chatbot.engine.answer.checks import (
-    content_tokens,
-    is_degenerate,
-    remove_unsupported_sentences,
-    validate,
-)
-from chatbot.engine.answer.citations import (
-    Citation,
-    citations_in,
-    clean_citations,
-    find_citations,
-)
+from chatbot.engine.answer.checks import content_tokens, is_degenerate, remove_unsupported_sentences, validate
+from chatbot.engine.answer.citations import Citation, citations_in, clean_citations, find_citations
 from chatbot.engine.answer.doses import remove_dose_sentences
 from chatbot.engine.answer.echo import strip_prompt_echo, strip_question_echo
 from chatbot.engine.answer.extractive import extractive_answer

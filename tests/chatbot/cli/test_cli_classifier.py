@@ -9,11 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chatbot.cli import app
-from tests.chatbot.classifier_fixtures import (
-    EMOTION_EXAMPLES,
-    INTENT_EXAMPLES,
-    train_tiny,
-)
+from tests.chatbot.classifier_fixtures import EMOTION_EXAMPLES, INTENT_EXAMPLES, train_tiny
 
 runner = CliRunner()
 

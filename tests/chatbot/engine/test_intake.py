@@ -1,13 +1,6 @@
 import pytest
 
-from chatbot.engine.intake import (
-    InputError,
-    check_input,
-    detect_language,
-    fit_budget,
-    is_follow_up,
-    rewrite_query,
-)
+from chatbot.engine.intake import InputError, check_input, detect_language, fit_budget, is_follow_up, rewrite_query
 from knowledge_base.records import Passage
 
 

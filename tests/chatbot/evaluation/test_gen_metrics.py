@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.evaluation.gen_metrics import (
-    rouge_l,
-    score_answer,
-    score_model_text,
-    summarise,
-)
+from chatbot.evaluation.gen_metrics import rouge_l, score_answer, score_model_text, summarise
 from chatbot.prompts import PromptLibrary
 
 PROMPTS = PromptLibrary()

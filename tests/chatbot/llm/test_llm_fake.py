@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.llm.base import (
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-    GenerationTimeout,
-)
+from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout
 from chatbot.llm.fake import NO_PASSAGE_REPLY, FakeGenerator
 from chatbot.llm.prompting import gemma_turns, trim_at_stops
 

@@ -12,12 +12,7 @@ from typing import Iterator
 import pytest
 
 from chatbot.llm import resolve_model
-from chatbot.llm.base import (
-    ChatMessage,
-    GenerationError,
-    GenerationOptions,
-    GenerationTimeout,
-)
+from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout
 from chatbot.llm.prompting import gemma_turns
 
 pytestmark = pytest.mark.slow

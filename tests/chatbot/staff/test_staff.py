@@ -13,12 +13,7 @@ from chatbot.errors import MedChatError
 from chatbot.llm.fake import FakeGenerator
 from chatbot.prompts import PromptLibrary
 from chatbot.settings import load_settings
-from chatbot.staff.auth import (
-    AuthConfigError,
-    NurseAuth,
-    hash_password,
-    verify_password,
-)
+from chatbot.staff.auth import AuthConfigError, NurseAuth, hash_password, verify_password
 from chatbot.staff.nurse import NurseDesk, intake_from_form
 from chatbot.store import ChatStore
 

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_base.evaluation.devsets import (
-    build_generated_devsets,
-    paraphrase_question,
-)
+from knowledge_base.evaluation.devsets import build_generated_devsets, paraphrase_question
 from knowledge_base.paths import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.answer.citations import (
-    Citation,
-    clean_citations,
-    find_citations,
-    normalise_markers,
-    render_sources,
-)
+from chatbot.engine.answer.citations import Citation, clean_citations, find_citations, normalise_markers, render_sources
 from tests.chatbot.engine.answer.samples import PROMPTS
 
 

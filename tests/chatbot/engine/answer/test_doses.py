@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.answer.doses import (
-    dose_mentions,
-    strip_unsupported_doses,
-    unsupported_doses,
-)
-from tests.chatbot.engine.answer.samples import (
-    ASTHMA,
-    GLAUCOMA,
-    GOUT,
-    PROMPTS,
-    ZH_DM,
-    ZH_HBP,
-)
+from chatbot.engine.answer.doses import dose_mentions, strip_unsupported_doses, unsupported_doses
+from tests.chatbot.engine.answer.samples import ASTHMA, GLAUCOMA, GOUT, PROMPTS, ZH_DM, ZH_HBP
 
 
 @pytest.mark.parametrize("text,expected", [

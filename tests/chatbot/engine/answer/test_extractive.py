@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from chatbot.engine.answer.citations import find_citations
 from chatbot.engine.answer.extractive import extractive_answer
-from tests.chatbot.engine.answer.samples import (
-    ASTHMA,
-    GLAUCOMA,
-    GOUT,
-    PROMPTS,
-    ZH_DM,
-    ZH_HBP,
-    passage,
-)
+from tests.chatbot.engine.answer.samples import ASTHMA, GLAUCOMA, GOUT, PROMPTS, ZH_DM, ZH_HBP, passage
 
 
 def _quoted_sentences(text: str) -> list[tuple[str, int]]:

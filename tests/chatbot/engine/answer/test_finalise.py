@@ -6,20 +6,9 @@ import pytest
 
 from chatbot.engine.answer.checks import language_ok
 from chatbot.engine.answer.citations import Citation
-from chatbot.engine.answer.finalise import (
-    finalise,
-    is_no_evidence_reply,
-    no_evidence_answer,
-)
+from chatbot.engine.answer.finalise import finalise, is_no_evidence_reply, no_evidence_answer
 from knowledge_base.records import Passage
-from tests.chatbot.engine.answer.samples import (
-    GLAUCOMA,
-    GOUT,
-    PROMPTS,
-    ZH_DM,
-    ZH_HBP,
-    passage,
-)
+from tests.chatbot.engine.answer.samples import GLAUCOMA, GOUT, PROMPTS, ZH_DM, ZH_HBP, passage
 
 
 def test_finalise_flags_prompt_echo():
