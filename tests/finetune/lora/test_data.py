@@ -306,3 +306,23 @@ def test_tiny_build_rows_are_pinned(tmp_path):
                                 "test_too_long": 0}
     questions = [json.loads(x) for x in (tmp_path / "ft" / "test_questions.jsonl").read_text().splitlines()]
     assert [q["id"] for q in questions] == ["test_0000_GARD_0000010_Sec1", "test_0001_Toyhom_IM_1"]
+
+
+def test_a_bad_written_line_is_a_data_error_naming_file_and_line(tmp_path):
+    from finetune.lora.data import DataBuildError
+
+    with pytest.raises(DataBuildError, match=r"written\.jsonl:3: not JSON"):
+        _tiny_build(tmp_path, ['{"id": "w1", "doc_id": "x", "question": "q", "answer": "a"}', "", "{oops"])
+    (tmp_path / "b").mkdir()
+    with pytest.raises(DataBuildError, match=r"written\.jsonl:1: missing doc_id, answer"):
+        _tiny_build(tmp_path / "b", ['{"id": "w1", "question": "q"}'])
+
+
+def test_a_bad_eval_line_is_a_data_error_naming_file_and_line(tmp_path):
+    from finetune.lora.data import DataBuildError, eval_groups
+
+    (tmp_path / "x.jsonl").write_text('{"relevant": ["GARD_0000001_Sec2"]}\n\n[1, 2]\n')
+    with pytest.raises(DataBuildError, match=r"x\.jsonl:3: each line must be a JSON object"):
+        eval_groups(tmp_path)
+    (tmp_path / "x.jsonl").write_text('{"relevant": ["GARD_0000001_Sec2"]}\n\n{"doc_id": "Toyhom_IM_4"}\n')
+    assert eval_groups(tmp_path) == {"GARD_0000001", "Toyhom_IM_4"}
