@@ -43,6 +43,7 @@ from chatbot.engine.answer import split_sentences
 from chatbot.errors import MedChatError
 from chatbot.llm.base import ChatMessage
 from chatbot.llm.prompting import GEMMA_END_OF_TURN, gemma_turns
+from knowledge_base.evaluation.jsonl import read_jsonl
 from knowledge_base.records import Passage
 from knowledge_base.text import CJK
 
@@ -143,10 +144,7 @@ def eval_groups(eval_dir: Path) -> set[str]:
     if not eval_dir.is_dir():
         return groups
     for path in sorted(eval_dir.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for _, row in read_jsonl(path, DataBuildError):
             for doc in list(row.get("relevant") or []) + ([row["doc_id"]] if row.get("doc_id") else []):
                 groups.add(doc_group(doc))
     return groups
@@ -390,70 +388,122 @@ def build(cfg: DataConfig, *, retriever: Any = None, counter: Callable[[str], in
         from knowledge_base.retriever import Retriever
 
         retriever = Retriever(cfg.index_dir)
-    if counter is None:
-        from chatbot.llm.llamacpp import LlamaCppGenerator
-
-        counter = LlamaCppGenerator("gemma3-270m", n_threads=1).count_tokens
-    renderers = {"train": Renderer(counter, cfg.train_passage_tokens)}
-    renderers["dev"] = renderers["train"]
-    renderers["test"] = Renderer(counter)
+    renderers = _renderers(counter if counter is not None else _gemma_counter(), cfg)
     forced = eval_groups(Path(cfg.eval_dir))
-    by_id = {d.doc_id: d for d in docs}
 
     # 1. candidates per split, deduplicated by question and target
-    seen_q: set[str] = set()
-    seen_t: set[str] = set()
-    pools: dict[str, dict[str, list[Candidate]]] = {s: {"en": [], "zh": [], "zh_en": []} for s in SPLITS}
-    dropped = Counter()
+    cands = _Candidates()
+    _add_index_candidates(cands, docs, cfg, forced, rng)
+    _add_written_candidates(cands, Path(cfg.written_file), {d.doc_id: d for d in docs}, cfg, forced)
+
+    # 2. per split: choose the mix, render, filter by length
+    stats: dict[str, Any] = {"dropped": dict(cands.dropped), "splits": {}}
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_splits(cands.pools, cfg, retriever, renderers, rng, stats, out_dir, echo)
+    _write_eval_file(out_dir / "test_questions.jsonl", out_dir / "test.jsonl")
+    (out_dir / "DATA_CARD.md").write_text(data_card(cfg, stats), encoding="utf-8")
+    (out_dir / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+    return stats
+
+
+def _gemma_counter() -> Callable[[str], int]:
+    """Gemma's own llama.cpp tokenizer: the counts the engine's prompt budget uses at serve time."""
+    from chatbot.llm.llamacpp import LlamaCppGenerator
+
+    return LlamaCppGenerator("gemma3-270m", n_threads=1).count_tokens
+
+
+def _renderers(counter: Callable[[str], int], cfg: DataConfig) -> dict[str, Renderer]:
+    """Train and dev share the shorter training passage cut; test renders at the serve cut."""
+    train = Renderer(counter, cfg.train_passage_tokens)
+    return {"train": train, "dev": train, "test": Renderer(counter)}
+
+
+@dataclass
+class _Candidates:
+    """Candidates per split and kind, and what deduplication and filtering dropped. The index docs
+    and the written file share one set of seen questions: a written question that repeats an index
+    question is dropped."""
+
+    pools: dict[str, dict[str, list[Candidate]]] = field(
+        default_factory=lambda: {s: {"en": [], "zh": [], "zh_en": []} for s in SPLITS})
+    seen_questions: set[str] = field(default_factory=set)
+    dropped: Counter = field(default_factory=Counter)
+
+
+def _doc_target(d: Doc, cfg: DataConfig) -> tuple[list[str], str]:
+    """The target sentences of an index doc, or ``[]`` and the reason it has none."""
+    units = en_target_units(d.answer) if d.lang == "en" else zh_target_units(d.answer)
+    if not units:
+        return [], "no_clean_target"
+    text = " ".join(units)
+    size = _words(text) if d.lang == "en" else len(text)
+    lo, hi = cfg.en_words if d.lang == "en" else cfg.zh_chars
+    if not lo <= size <= hi or (d.lang == "en" and _EN_BAD.search(text)):
+        return [], "target_length_or_style"
+    return units, ""
+
+
+def _add_index_candidates(cands: _Candidates, docs: list[Doc], cfg: DataConfig, forced: set[str],
+                          rng: random.Random) -> None:
+    """en/zh candidates from the index docs, in a seeded shuffle (the first of a repeated question
+    or target wins)."""
+    seen_targets: set[str] = set()
     order = list(docs)
     rng.shuffle(order)
     for d in order:
         key = _fold(d.question)
-        if key in seen_q:
-            dropped["duplicate_question"] += 1
+        if key in cands.seen_questions:
+            cands.dropped["duplicate_question"] += 1
             continue
-        units = en_target_units(d.answer) if d.lang == "en" else zh_target_units(d.answer)
-        if not units:
-            dropped["no_clean_target"] += 1
+        units, reason = _doc_target(d, cfg)
+        if reason:
+            cands.dropped[reason] += 1
             continue
-        text = " ".join(units)
-        size = _words(text) if d.lang == "en" else len(text)
-        lo, hi = cfg.en_words if d.lang == "en" else cfg.zh_chars
-        if not lo <= size <= hi or (d.lang == "en" and _EN_BAD.search(text)):
-            dropped["target_length_or_style"] += 1
+        folded = _fold(" ".join(units))
+        if folded in seen_targets:
+            cands.dropped["duplicate_target"] += 1
             continue
-        if _fold(text) in seen_t:
-            dropped["duplicate_target"] += 1
-            continue
-        seen_q.add(key)
-        seen_t.add(_fold(text))
+        cands.seen_questions.add(key)
+        seen_targets.add(folded)
         split = split_of(d.group, cfg.dev_percent, cfg.test_percent, forced)
-        pools[split][d.lang].append(Candidate(d.doc_id, d.lang, d.lang, d.source, d.group,
-                                              d.question, d.passage, units))
-    written = Path(cfg.written_file)
-    if written.is_file():
-        for line in written.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            gold = by_id.get(row["doc_id"])
-            if gold is None:
-                dropped["written_doc_missing"] += 1
-                continue
-            key = _fold(row["question"])
-            if key in seen_q:
-                dropped["duplicate_question"] += 1
-                continue
-            seen_q.add(key)
-            units = [u + "。" for u in re.split(r"[。！？]", row["answer"]) if u.strip()]
-            split = split_of(gold.group, cfg.dev_percent, cfg.test_percent, forced)
-            pools[split]["zh_en"].append(Candidate(row["id"], "zh_en", "zh", "written", gold.group,
-                                                   row["question"], gold.passage, units, zh_answer=True))
+        cands.pools[split][d.lang].append(Candidate(d.doc_id, d.lang, d.lang, d.source, d.group,
+                                                    d.question, d.passage, units))
 
-    # 2. per split: choose the mix, render, filter by length
-    stats: dict[str, Any] = {"dropped": dict(dropped), "splits": {}}
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+_WRITTEN_FIELDS = ("id", "doc_id", "question", "answer")
+_WRITTEN_HINT = "each line of the written zh_en file is a JSON object with " + ", ".join(_WRITTEN_FIELDS)
+
+
+def _add_written_candidates(cands: _Candidates, path: Path, by_id: dict[str, Doc], cfg: DataConfig,
+                            forced: set[str]) -> None:
+    """zh_en candidates from the written file (absent file: none); each goes to its gold doc's split."""
+    if not path.is_file():
+        return
+    for n, row in read_jsonl(path, DataBuildError, hint=_WRITTEN_HINT):
+        missing = [k for k in _WRITTEN_FIELDS if k not in row]
+        if missing:
+            raise DataBuildError(f"{path}:{n}: missing {', '.join(missing)}", hint=_WRITTEN_HINT)
+        gold = by_id.get(row["doc_id"])
+        if gold is None:
+            cands.dropped["written_doc_missing"] += 1
+            continue
+        key = _fold(row["question"])
+        if key in cands.seen_questions:
+            cands.dropped["duplicate_question"] += 1
+            continue
+        cands.seen_questions.add(key)
+        units = [u + "。" for u in re.split(r"[。！？]", row["answer"]) if u.strip()]
+        split = split_of(gold.group, cfg.dev_percent, cfg.test_percent, forced)
+        cands.pools[split]["zh_en"].append(Candidate(row["id"], "zh_en", "zh", "written", gold.group,
+                                                     row["question"], gold.passage, units, zh_answer=True))
+
+
+def _write_splits(pools: dict[str, dict[str, list[Candidate]]], cfg: DataConfig, retriever: Any,
+                  renderers: dict[str, Renderer], rng: random.Random, stats: dict[str, Any],
+                  out_dir: Path, echo: Callable[[str], None]) -> None:
+    """train, dev, test in that order (they share ``rng``): each split's JSONL and its counts."""
     sizes = {"train": cfg.train_size, "dev": cfg.dev_size, "test": cfg.test_size}
     for split in SPLITS:
         rows = _build_split(split, pools[split], sizes[split], cfg, retriever, renderers[split], rng, stats)
@@ -461,17 +511,34 @@ def build(cfg: DataConfig, *, retriever: Any = None, counter: Callable[[str], in
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         stats["splits"][split] = _counts(rows)
         echo(f"{split}: {len(rows)} examples -> {path}")
-    _write_eval_file(out_dir / "test_questions.jsonl", out_dir / "test.jsonl")
-    card = out_dir / "DATA_CARD.md"
-    card.write_text(data_card(cfg, stats), encoding="utf-8")
-    (out_dir / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
-    return stats
 
 
 def _build_split(split: str, pool: dict[str, list[Candidate]], size: int, cfg: DataConfig,
                  retriever: Any, renderer: Renderer, rng: random.Random, stats: dict) -> list[dict]:
+    """Up to ``size`` rendered rows of one split, in a seeded shuffle; the planned examples first,
+    then spares for the ones the filters drop."""
     if size == 0:
         return []
+    run = _SplitRun(split, cfg, retriever, renderer, rng)
+    rows: list[dict] = []
+    for kind, c in _plan_split(pool, size, cfg, renderer):
+        if len(rows) >= size:
+            break
+        row = run.example(kind, c, len(rows))
+        if row is not None:
+            rows.append(row)
+    if run.cut_by_budget:
+        key = "target_cut_by_passage_budget"
+        stats["dropped"][key] = stats["dropped"].get(key, 0) + run.cut_by_budget
+    stats["dropped"][f"{split}_too_long"] = run.too_long
+    rng.shuffle(rows)
+    return rows
+
+
+def _plan_split(pool: dict[str, list[Candidate]], size: int, cfg: DataConfig,
+                renderer: Renderer) -> list[tuple[str, Candidate]]:
+    """(kind, candidate) in the order to try: the mix the shares ask for, then the spares (their
+    own language's single-turn kind)."""
     n_no_source = round(size * cfg.share_no_source)
     n_multi = round(size * cfg.share_multiturn)
     n_zh_en = min(len(pool["zh_en"]), round(size * cfg.share_zh_en))
@@ -482,84 +549,112 @@ def _build_split(split: str, pool: dict[str, list[Candidate]], size: int, cfg: D
     n_zh = size - n_zh_en - n_en
     en = pool["en"][: n_en * 3 + 10]
     zh = pool["zh"][: n_zh * 3 + 10]
+    plan: list[tuple[str, Candidate]] = [("zh_en", c) for c in pool["zh_en"][:n_zh_en]]
+    plan += _take(en, n_single // 2, n_multi // 2, n_no_source // 2, "en", renderer)
+    plan += _take(zh, n_single - n_single // 2, n_multi - n_multi // 2, n_no_source - n_no_source // 2,
+                  "zh", renderer)
+    spares = [(k[len("spare_"):], c) for k, c in plan if k.startswith("spare_")]
+    return [(k, c) for k, c in plan if not k.startswith("spare_")] + spares
+
+
+def _take(cands: list[Candidate], n_single: int, n_multi: int, n_none: int, lang: str,
+          renderer: Renderer) -> list[tuple[str, Candidate]]:
+    """One language's share of the plan, from its candidates in order: single-turn, multi-turn
+    (two candidates each: the earlier exchange and the question), no-source, then ``spare_``."""
     plan: list[tuple[str, Candidate]] = []
-    plan += [("zh_en", c) for c in pool["zh_en"][:n_zh_en]]
+    it = iter(cands)
+    for _ in range(n_single):
+        c = next(it, None)
+        if c:
+            plan.append((lang, c))
+    for _ in range(n_multi):
+        prev, c = next(it, None), next(it, None)
+        if c and prev:
+            plan.append((f"{lang}_multiturn", _with_history(c, prev, renderer, lang)))
+    for _ in range(n_none):
+        c = next(it, None)
+        if c:
+            plan.append(("no_source", c))
+    plan.extend(("spare_" + lang, c) for c in it)
+    return plan
 
-    def take(cands: list[Candidate], n_single_: int, n_multi_: int, n_none: int, lang: str) -> None:
-        it = iter(cands)
-        for _ in range(n_single_):
-            c = next(it, None)
-            if c:
-                plan.append((lang, c))
-        for _ in range(n_multi_):
-            prev, c = next(it, None), next(it, None)
-            if c and prev:
-                plan.append((f"{lang}_multiturn", _with_history(c, prev, renderer, lang)))
-        for _ in range(n_none):
-            c = next(it, None)
-            if c:
-                plan.append(("no_source", c))
-        plan.extend(("spare_" + lang, c) for c in it)
 
-    take(en, n_single // 2, n_multi // 2, n_no_source // 2, "en")
-    take(zh, n_single - n_single // 2, n_multi - n_multi // 2, n_no_source - n_no_source // 2, "zh")
-    rows: list[dict] = []
-    spares = [(k, c) for k, c in plan if k.startswith("spare_")]
-    main = [(k, c) for k, c in plan if not k.startswith("spare_")]
-    too_long = 0
-    retrieved_cache: list[list[Passage]] = []
-    for kind, c in main + [(k[len("spare_"):], c) for k, c in spares]:
-        if len(rows) >= size:
-            break
-        retrieved = retriever.search(c.question, k=cfg.passages + 3, lang=c.lang)
-        retrieved_cache.append(retrieved)
+@dataclass
+class _SplitRun:
+    """Rendering one split's examples: what it shares with the build (retriever, renderer, rng),
+    the retrievals so far (far negatives borrow them) and the counts of dropped examples."""
+
+    split: str
+    cfg: DataConfig
+    retriever: Any
+    renderer: Renderer
+    rng: random.Random
+    retrieved: list[list[Passage]] = field(default_factory=list)
+    cut_by_budget: int = 0
+    too_long: int = 0
+
+    def example(self, kind: str, c: Candidate, index: int) -> dict | None:
+        """The row of one planned example, or None when it is dropped (no far negative to borrow,
+        the passage budget cut its target, over ``max_tokens``)."""
+        cfg = self.cfg
+        retrieved = self.retriever.search(c.question, k=cfg.passages + 3, lang=c.lang)
+        self.retrieved.append(retrieved)
         negative = None
         if kind == "no_source":
-            passages = []
-            if rng.random() < cfg.share_near_negative:
-                # This question's own retrieval, deeper, with every passage on its topic removed.
-                deeper = retriever.search(c.question, k=40, lang=c.lang)  # deep: the top is on topic
-                # Same-language passages only: topic terms cannot tell whether an English
-                # passage is on a Chinese question's topic ("Gas in the Digestive Tract" is).
-                passages = [p for p in deeper if doc_group(p.doc_id) != c.group and p.lang == c.lang
-                            and off_topic(c.question, p)][: cfg.passages]
-                negative = "near" if len(passages) == cfg.passages else None
-            if negative is None:
-                # Passages retrieved for another question of the build, none from this one's group.
-                pool_ = [r for r in retrieved_cache[:-1]
-                         if all(doc_group(p.doc_id) != c.group for p in r[: cfg.passages])]
-                if not pool_:
-                    continue
-                passages, negative = rng.choice(pool_)[: cfg.passages], "far"
-            target = renderer.no_evidence(c.lang)
+            chosen = self.negative_passages(c)
+            if chosen is None:
+                return None
+            passages, negative = chosen
+            target = self.renderer.no_evidence(c.lang)
         else:
-            passages = _place_gold(c.gold, retrieved, cfg.passages, rng)
-            target = ""
-        messages, given = renderer.render(c.lang, c.question, passages, c.history)
+            passages = _place_gold(c.gold, retrieved, cfg.passages, self.rng)
+        messages, given = self.renderer.render(c.lang, c.question, passages, c.history)
         if kind != "no_source":
             n = next((i + 1 for i, p in enumerate(given) if p.doc_id == c.gold.doc_id), None)
             if n is None or (not c.zh_answer and not target_in_passage(c.units, given[n - 1].text)):
-                stats["dropped"]["target_cut_by_passage_budget"] = stats["dropped"].get(
-                    "target_cut_by_passage_budget", 0) + 1
-                continue
+                self.cut_by_budget += 1
+                return None
             target = cite(c.units, n)
         prompt = gemma_turns(messages)
-        if renderer.count(prompt) + renderer.count(target) + 2 > cfg.max_tokens:
-            too_long += 1
-            continue
-        rows.append({
-            "id": f"{split}_{len(rows):04d}_{c.id}", "split": split, "kind": kind, "lang": c.lang,
-            "source": "engine" if kind == "no_source" else c.source, "group": c.group,
-            "question": c.question, "gold_doc": None if kind == "no_source" else c.gold.doc_id,
-            **({"negative": negative} if negative else {}),
-            "passages": [p.doc_id for p in given],
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "target": target + GEMMA_END_OF_TURN,
-            "reference": target,
-        })
-    stats["dropped"][f"{split}_too_long"] = too_long
-    rng.shuffle(rows)
-    return rows
+        if self.renderer.count(prompt) + self.renderer.count(target) + 2 > cfg.max_tokens:
+            self.too_long += 1
+            return None
+        return _row(f"{self.split}_{index:04d}_{c.id}", self.split, kind, c, negative, given, messages, target)
+
+    def negative_passages(self, c: Candidate) -> tuple[list[Passage], str] | None:
+        """The passages of a no-source example and its variant (``near`` with the configured share
+        when enough off-topic passages remain, else ``far``); None when no far passages qualify."""
+        cfg = self.cfg
+        if self.rng.random() < cfg.share_near_negative:
+            # This question's own retrieval, deeper, with every passage on its topic removed.
+            deeper = self.retriever.search(c.question, k=40, lang=c.lang)  # deep: the top is on topic
+            # Same-language passages only: topic terms cannot tell whether an English
+            # passage is on a Chinese question's topic ("Gas in the Digestive Tract" is).
+            passages = [p for p in deeper if doc_group(p.doc_id) != c.group and p.lang == c.lang
+                        and off_topic(c.question, p)][: cfg.passages]
+            if len(passages) == cfg.passages:
+                return passages, "near"
+        # Passages retrieved for another question of the build, none from this one's group.
+        pool = [r for r in self.retrieved[:-1]
+                if all(doc_group(p.doc_id) != c.group for p in r[: cfg.passages])]
+        if not pool:
+            return None
+        return self.rng.choice(pool)[: cfg.passages], "far"
+
+
+def _row(row_id: str, split: str, kind: str, c: Candidate, negative: str | None, given: list[Passage],
+         messages: list[ChatMessage], target: str) -> dict[str, Any]:
+    """One JSONL row: the serve-format messages and the target the trainer puts loss on."""
+    return {
+        "id": row_id, "split": split, "kind": kind, "lang": c.lang,
+        "source": "engine" if kind == "no_source" else c.source, "group": c.group,
+        "question": c.question, "gold_doc": None if kind == "no_source" else c.gold.doc_id,
+        **({"negative": negative} if negative else {}),
+        "passages": [p.doc_id for p in given],
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "target": target + GEMMA_END_OF_TURN,
+        "reference": target,
+    }
 
 
 def _with_history(c: Candidate, prev: Candidate, renderer: Renderer, lang: str) -> Candidate:
@@ -583,8 +678,7 @@ def _write_eval_file(out: Path, test_file: Path) -> None:
     No-source rows are left out: their questions are answerable, only their training passages were
     swapped, and the engine retrieves on its own."""
     lines = []
-    for line in test_file.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for _, row in read_jsonl(test_file, DataBuildError):
         if row["kind"].endswith("multiturn") or row["kind"] == "no_source":
             continue
         item = {"id": row["id"], "question": row["question"], "lang": row["lang"], "kind": row["kind"],

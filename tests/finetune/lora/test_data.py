@@ -233,3 +233,96 @@ def test_renderer_keeps_the_serve_prompt_byte_for_byte():
         "[2] 高血压（Toyhom/内科）\n<<<\n高血压患者要控制食盐摄入。\n>>>\n\n"
         "患者的问题：高血压要注意什么？\n\n请用中文回答，并用 [n] 标注出处：")
     assert [(p.doc_id, len(p.text)) for p in given] == [("d1", 192), ("d2", 13)]
+
+
+def _tiny_build(tmp_path, written_lines: list[str] | None = None) -> dict:
+    """12/2/3 examples from 24 English and 24 Chinese docs, with a written zh_en file (one row on a
+    missing document, a blank line) and an eval file forcing two groups into test."""
+    docs = [_doc(i, "en") for i in range(24)] + [_doc(i, "zh") for i in range(24)]
+    written = tmp_path / "written.jsonl"
+    if written_lines is None:
+        written_lines = [
+            json.dumps({"id": "w1", "doc_id": docs[1].doc_id, "question": "第1种病是什么？",
+                        "answer": "第1种病会影响成人的肺。它会引起咳嗽和发烧。"}, ensure_ascii=False), "",
+            json.dumps({"id": "w2", "doc_id": "GARD_missing", "question": "没有的病？", "answer": "没有。"},
+                       ensure_ascii=False)]
+    written.write_text("\n".join(written_lines) + "\n", encoding="utf-8")
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "x.jsonl").write_text(json.dumps({"question": "q", "relevant": [docs[2].doc_id]}) + "\n\n"
+                                      + json.dumps({"question": "q", "doc_id": docs[30].doc_id}) + "\n")
+    cfg = DataConfig(out_dir=str(tmp_path / "ft"), written_file=str(written), eval_dir=str(eval_dir),
+                     train_size=12, dev_size=2, test_size=3, dev_percent=10, test_percent=10,
+                     share_zh_en=0.1, train_passage_tokens=0)
+    return build(cfg, retriever=FakeRetriever(docs), counter=lambda t: len(t) // 3, docs=docs,
+                 echo=lambda _m: None)
+
+
+def _en(i: int, n: int) -> str:
+    return (f"Condition {i} is a disease that affects the lungs of adults [{n}]. It causes cough and fever "
+            f"in many people [{n}]. Doctors treat condition {i} with rest [{n}].")
+
+
+def _zh(i: int, n: int) -> str:
+    return f"第{i}种病需要注意休息和饮食清淡[{n}]。要按时复查，必要时就医治疗[{n}]。"
+
+
+def test_tiny_build_rows_are_pinned(tmp_path):
+    """Computed on the code before build/_build_split were split into steps (issue 13): the same
+    seed gives the same rows in the same order, kinds, passages and targets."""
+    stats = _tiny_build(tmp_path)
+    g, t = "GARD_{:07d}_Sec1".format, "Toyhom_IM_{}".format
+    expected = [
+        ("train_0011_Toyhom_IM_14", "no_source", "far", [t(0), t(1), t(2)], None),
+        ("train_0006_Toyhom_IM_8", "zh", None, [t(8), t(0), t(1)], _zh(8, 1)),
+        ("train_0004_GARD_0000006_Sec1", "en", None, [g(6), g(0), g(1)], _en(6, 1)),
+        ("train_0000_w1", "zh_en", None, [t(0), g(1), t(1)], "第1种病会影响成人的肺[2]。它会引起咳嗽和发烧[2]。"),
+        ("train_0001_GARD_0000020_Sec1", "en", None, [g(0), g(20), g(1)], _en(20, 2)),
+        ("train_0002_GARD_0000023_Sec1", "en", None, [g(23), g(0), g(1)], _en(23, 1)),
+        ("train_0005_GARD_0000012_Sec1", "no_source", "far", [g(0), g(1), g(2)], None),
+        ("train_0010_Toyhom_IM_4", "zh_multiturn", None, [t(4), t(0), t(1)], _zh(4, 1)),
+        ("train_0009_Toyhom_IM_16", "zh", None, [t(16), t(0), t(1)], _zh(16, 1)),
+        ("train_0003_GARD_0000017_Sec1", "en", None, [g(0), g(17), g(1)], _en(17, 2)),
+        ("train_0008_Toyhom_IM_23", "zh", None, [t(23), t(0), t(1)], _zh(23, 1)),
+        ("train_0007_Toyhom_IM_7", "zh", None, [t(7), t(0), t(1)], _zh(7, 1)),
+        ("dev_0001_Toyhom_IM_5", "zh", None, [t(0), t(5), t(1)], _zh(5, 2)),
+        ("dev_0000_GARD_0000003_Sec1", "en", None, [g(3), g(0), g(1)], _en(3, 1)),
+        ("test_0000_GARD_0000010_Sec1", "en", None, [g(10), g(0), g(1)], _en(10, 1)),
+        ("test_0001_Toyhom_IM_1", "zh", None, [t(1), t(0), t(2)], _zh(1, 1)),
+        ("test_0002_Toyhom_IM_6", "no_source", "far", [t(0), t(2), t(3)], None),
+    ]
+    prompts = PromptLibrary()
+    rows = [json.loads(line) for s in ("train", "dev", "test")
+            for line in (tmp_path / "ft" / f"{s}.jsonl").read_text(encoding="utf-8").splitlines()]
+    got = [(r["id"], r["kind"], r.get("negative"), r["passages"],
+            None if r["kind"] == "no_source" else r["reference"]) for r in rows]
+    assert got == expected
+    assert all(r["reference"] == prompts.text(r["lang"], "answer.no_evidence")
+               for r in rows if r["kind"] == "no_source")
+    multi = next(r for r in rows if r["kind"] == "zh_multiturn")
+    assert [m["content"] for m in multi["messages"][1:3]] == [
+        "第9种病怎么办？", _zh(9, 1) + "\n\n" + prompts.text("zh", "answer.disclaimer")]
+    assert stats["dropped"] == {"written_doc_missing": 1, "train_too_long": 0, "dev_too_long": 0,
+                                "test_too_long": 0}
+    questions = [json.loads(x) for x in (tmp_path / "ft" / "test_questions.jsonl").read_text().splitlines()]
+    assert [q["id"] for q in questions] == ["test_0000_GARD_0000010_Sec1", "test_0001_Toyhom_IM_1"]
+
+
+def test_a_bad_written_line_is_a_data_error_naming_file_and_line(tmp_path):
+    from finetune.lora.data import DataBuildError
+
+    with pytest.raises(DataBuildError, match=r"written\.jsonl:3: not JSON"):
+        _tiny_build(tmp_path, ['{"id": "w1", "doc_id": "x", "question": "q", "answer": "a"}', "", "{oops"])
+    (tmp_path / "b").mkdir()
+    with pytest.raises(DataBuildError, match=r"written\.jsonl:1: missing doc_id, answer"):
+        _tiny_build(tmp_path / "b", ['{"id": "w1", "question": "q"}'])
+
+
+def test_a_bad_eval_line_is_a_data_error_naming_file_and_line(tmp_path):
+    from finetune.lora.data import DataBuildError, eval_groups
+
+    (tmp_path / "x.jsonl").write_text('{"relevant": ["GARD_0000001_Sec2"]}\n\n[1, 2]\n')
+    with pytest.raises(DataBuildError, match=r"x\.jsonl:3: each line must be a JSON object"):
+        eval_groups(tmp_path)
+    (tmp_path / "x.jsonl").write_text('{"relevant": ["GARD_0000001_Sec2"]}\n\n{"doc_id": "Toyhom_IM_4"}\n')
+    assert eval_groups(tmp_path) == {"GARD_0000001", "Toyhom_IM_4"}
