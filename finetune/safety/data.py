@@ -32,10 +32,12 @@ TRAIN_DIR = DATA_DIR / "safety" / "train"
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout2.jsonl",
                      "safety_holdout3.jsonl", "safety_holdout4.jsonl", "safety_holdout4b.jsonl",
-                     # reported at freeze (docs/SAFETY.md, detector emergency-lr-15ea3e5c), then training data
-                     "safety_holdout5.jsonl", "safety_holdout6.jsonl")
+                     # reported at freeze (docs/SAFETY.md, detectors emergency-lr-15ea3e5c and
+                     # emergency-lr-f9fa12ce), then training data
+                     "safety_holdout5.jsonl", "safety_holdout6.jsonl", "safety_holdout7.jsonl",
+                     "safety_holdout8.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout7.jsonl", "safety_holdout8.jsonl")
+FROZEN_ROUNDS = ("safety_holdout9.jsonl", "safety_holdout10.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
