@@ -82,12 +82,13 @@ def run_safety_eval(screen: RedFlagScreen, path: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = screen.screen(text, lang)
         times.append((time.perf_counter() - t0) * 1000)
+        lexicon = bool(screen.hits(text, lang))  # the baseline: the lexicon alone, every hit escalating
         rows.append({"id": str(case["id"]), "text": text, "lang": lang, "expect": case["expect"],
                      "expected_category": case.get("category", ""),
                      "emergency": result.emergency, "categories": result.categories,
                      "rule_ids": result.rule_ids, "evidence": result.evidence,
                      "safety_question": result.safety_question is not None,
-                     "lexicon": result.via == "lexicon", "via": result.via,
+                     "lexicon": lexicon, "via": result.via,
                      "detector_score": (result.detector or {}).get("score")})
     summary = _summary(rows)
     by_lang = {lang: _summary([r for r in rows if r["lang"] == lang])

@@ -42,6 +42,9 @@ QUESTION_GROUP = {"breathing": "breathing", "anaphylaxis": "breathing", "carbon_
                   "trauma": "neuro", "bleeding": "bleeding", "obstetric": "bleeding", "abdominal": "bleeding",
                   "poisoning": "harm", "self_harm": "harm", "infant_fever": "child", "sepsis": "child"}
 ANSWERS = ("yes", "no", "unsure")
+# Hits of these categories always escalate, whatever the detector says: a crisis line shown to
+# someone who was joking costs little, one withheld from someone who was not costs a life.
+NEVER_VETOED = frozenset({"self_harm"})
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
 
 
@@ -273,6 +276,12 @@ class RedFlagScreen:
         found = self.hits(text, lang)
         detection = self.detector.detect(text) if self.detector is not None else None
         verdict = detection.to_json() if detection is not None else None
+        if found and self._vetoed(found, detection):
+            # The words matched a rule, the meaning says "not an emergency" with near certainty
+            # (fiction, a question about CO alarms): ask first instead of escalating.
+            verdict = {**verdict, "vetoed_rule_ids": [h.rule_id for h in found]}
+            return ScreenResult(emergency=False, detector=verdict,
+                                safety_question=self.question(found[0].category, lang))
         if found:
             return self._escalate(found, lang, verdict)
         if detection is not None and detection.band == "emergency":
@@ -281,6 +290,11 @@ class RedFlagScreen:
             return ScreenResult(emergency=False, detector=verdict,
                                 safety_question=self.question(detection.category, lang))
         return ScreenResult(emergency=False, detector=verdict)
+
+    def _vetoed(self, found: list[RedFlagHit], detection: "Detection | None") -> bool:
+        veto = self.settings.lexicon_veto_below
+        return (detection is not None and veto > 0 and detection.score < veto
+                and not any(h.category in NEVER_VETOED for h in found))
 
     def _escalate(self, found: list[RedFlagHit], lang: str, verdict: dict | None) -> ScreenResult:
         categories = list(dict.fromkeys(h.category for h in found))

@@ -38,10 +38,10 @@ def _bucket(gram: str) -> int:
     return zlib.crc32(gram.encode("utf-8")) & (NGRAMS.hash_dim - 1)
 
 
-def hand_model(bias: float = -4.0) -> DetectorModel:
+def hand_model(bias: float = -2.5) -> DetectorModel:
     w = np.zeros(NGRAMS.hash_dim, dtype=np.float32)
     w[_bucket("wzorbly")] = 12.0        # a strong emergency word
-    w[_bucket("wblimfy")] = 8.0          # an unsure one
+    w[_bucket("wblimfy")] = 5.0          # an unsure one
     cats = ["breathing", "cardiac"]
     c_sparse = np.zeros((NGRAMS.hash_dim, 2), dtype=np.float32)
     c_sparse[_bucket("wzorbly"), 0] = 3.0
@@ -189,3 +189,18 @@ def test_shipped_screen_escalates_or_asks_on_wording_the_issue_quoted(shipped, t
 ])
 def test_shipped_model_leaves_ordinary_questions_alone(shipped, text):
     assert shipped.detect(text).band == "clear"
+
+
+def test_a_lexicon_hit_the_detector_is_sure_about_asks_instead(tmp_path):
+    # bias -6: every message scores sigmoid(-6) = 0.0025, under the 0.05 veto
+    hand_model(bias=-6.0).save(tmp_path / "sure")
+    screen = screen_with(EmergencyDetector(tmp_path / "sure", embedder=ZeroEmbedder()))
+    r = screen.screen("my chest is crushing and I'm sweating, it started 20 minutes ago", "en")
+    assert not r.emergency and r.safety_question["group"] == "chest"
+    assert r.detector["vetoed_rule_ids"] and r.detector["score"] < 0.05
+    # self-harm always escalates: the crisis line is never withheld
+    assert screen.screen("I want to end my life tonight", "en").emergency
+    # the veto is a setting: 0 turns it off
+    off = RedFlagScreen(SafetySettings(lexicon_veto_below=0.0),
+                        detector=EmergencyDetector(tmp_path / "sure", embedder=ZeroEmbedder()))
+    assert off.screen("my chest is crushing and I'm sweating, it started 20 minutes ago", "en").emergency
