@@ -23,29 +23,30 @@ from knowledge_base.text import CJK_CLASS
 _WORDS = re.compile(rf"[\w{CJK_CLASS}]", re.UNICODE)
 
 
-class TrainedClassifier:
-    name = "trained"
+class LazyEncoderModel:
+    """A numpy model over sentence embeddings that loads itself, and its encoder, on
+    :meth:`warm_up` or first use (thread-safe, idempotent). Subclasses say how to read the
+    model (``_load_model``); the model names its encoder (``.encoder``)."""
 
-    def __init__(self, model_dir: str | Path, *, embedder=None, intent_threshold: float | None = None,
-                 emotion_threshold: float | None = None, threads: int = 1) -> None:
+    def __init__(self, model_dir: str | Path, *, embedder=None, threads: int = 1) -> None:
         self.model_dir = Path(model_dir)
         self._embedder = embedder
-        # None = the threshold chosen at training time (config.json)
-        self._thresholds = {"intent": intent_threshold, "emotion": emotion_threshold}
         # One thread: a single short message is too small for BLAS to split, and the other core
         # stays free for retrieval and generation (query embedding measured 3 ms vs 220 ms).
         self.threads = threads
-        self._model: ClassifierModel | None = None
+        self._model = None
         self._lock = threading.Lock()
 
-    # -- loading ---------------------------------------------------------------------------
+    def _load_model(self):
+        raise NotImplementedError
+
     def warm_up(self) -> None:
         if self._model is not None:
             return
         with self._lock:
             if self._model is not None:
                 return
-            model = ClassifierModel.load(self.model_dir)
+            model = self._load_model()
             if self._embedder is None:
                 from knowledge_base.embedders import make_embedder
 
@@ -54,10 +55,23 @@ class TrainedClassifier:
             self._model = model
 
     @property
-    def model(self) -> ClassifierModel:
+    def model(self):
         self.warm_up()
         assert self._model is not None
         return self._model
+
+
+class TrainedClassifier(LazyEncoderModel):
+    name = "trained"
+
+    def __init__(self, model_dir: str | Path, *, embedder=None, intent_threshold: float | None = None,
+                 emotion_threshold: float | None = None, threads: int = 1) -> None:
+        super().__init__(model_dir, embedder=embedder, threads=threads)
+        # None = the threshold chosen at training time (config.json)
+        self._thresholds = {"intent": intent_threshold, "emotion": emotion_threshold}
+
+    def _load_model(self) -> ClassifierModel:
+        return ClassifierModel.load(self.model_dir)
 
     def labels(self, kind: str) -> list[str]:
         return list(self.model.heads[kind].labels)

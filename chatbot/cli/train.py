@@ -18,6 +18,29 @@ finetune_app = typer.Typer(help="Build LoRA training data, train, export the ada
                            no_args_is_help=True)
 
 
+def _training_module(name: str):
+    """The finetune module ``name``; its sklearn dependency missing is a domain error."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
+                                 hint='pip install -e ".[finetune]"') from exc
+
+
+def _training_config(factory, kwargs: dict[str, Any], shared_data: Optional[Path], no_cache: bool):
+    """``factory(**kwargs)`` with the common options folded in; a bad value is a domain error."""
+    if shared_data:
+        kwargs["shared_data"] = shared_data
+    if no_cache:
+        kwargs["cache"] = None
+    try:
+        return factory(**kwargs)
+    except ValueError as exc:
+        raise KnowledgeBaseError(f"invalid training option: {exc}") from exc
+
+
 @train_app.command("classifier")
 @cli_errors
 def train_classifier_cmd(
@@ -34,18 +57,10 @@ def train_classifier_cmd(
 ) -> None:
     """Train the intent and emotion heads on KUAKE-QIC, MedQuAD qtypes, GoEmotions-Ekman and the
     project's examples; calibrate on a held-back part; write model, metrics and config."""
-    try:
-        from finetune.classifier.train import TrainConfig, train_classifier
-    except ImportError as exc:
-        raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
-                                 hint='pip install -e ".[finetune]"') from exc
+    training = _training_module("finetune.classifier.train")
     kwargs: dict[str, Any] = {"out": out, "encoder": encoder, "seed": seed}
-    if shared_data:
-        kwargs["shared_data"] = shared_data
     if examples:
         kwargs["examples_dir"] = examples
-    if no_cache:
-        kwargs["cache"] = None
     if hash_dim:
         kwargs["hash_dim"] = hash_dim
     if linear not in ("svm", "logreg"):
@@ -55,13 +70,10 @@ def train_classifier_cmd(
         kwargs["svm_c_grid" if linear == "svm" else "c_grid"] = tuple(c_values)
     if dense_scales:
         kwargs["dense_scales"] = tuple(dense_scales)
-    try:
-        cfg = TrainConfig(**kwargs)
-    except ValueError as exc:
-        raise KnowledgeBaseError(f"invalid training option: {exc}") from exc
+    cfg = _training_config(training.TrainConfig, kwargs, shared_data, no_cache)
     command = "medchat train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
         "medchat train classifier"
-    metrics = train_classifier(cfg, log=typer.echo, command=command.strip())
+    metrics = training.train_classifier(cfg, log=typer.echo, command=command.strip())
     for kind, info in metrics["heads"].items():
         hb = info["held_back"]
         typer.echo(f"{kind}: held-back accuracy {hb['accuracy']:.4f} macro-F1 {hb['macro_f1']:.4f}")
@@ -80,26 +92,15 @@ def train_safety_cmd(
     """Train the meaning-based emergency detector (beside the red-flag lexicon) on the project's
     written emergency and hard-negative messages and real ordinary questions; write the model
     with its fixed thresholds, version and cross-validated figures."""
-    try:
-        from finetune.safety.train import SafetyTrainConfig, train_detector
-    except ImportError as exc:
-        raise KnowledgeBaseError(f"training needs the finetune dependencies ({exc.name} missing)",
-                                 hint='pip install -e ".[finetune]"') from exc
     from chatbot.app import make_safety_screen, settings_with
     from chatbot.cli.common import cli_settings
 
-    kwargs: dict[str, Any] = {"out": out, "real_per_pool": real_per_pool, "cv_folds": cv_folds}
-    if shared_data:
-        kwargs["shared_data"] = shared_data
-    if no_cache:
-        kwargs["cache"] = None
-    try:
-        cfg = SafetyTrainConfig(**kwargs)
-    except ValueError as exc:
-        raise KnowledgeBaseError(f"invalid training option: {exc}") from exc
+    training = _training_module("finetune.safety.train")
+    cfg = _training_config(training.SafetyTrainConfig, {"out": out, "real_per_pool": real_per_pool,
+                                                        "cv_folds": cv_folds}, shared_data, no_cache)
     # the lexicon alone: it cleans the real negatives and is the cross-validated OR partner
     lexicon = make_safety_screen(settings_with(cli_settings(), safety={"detector_dir": ""}), enabled=True)
-    train_detector(cfg, screen=lexicon, log=typer.echo)
+    training.train_detector(cfg, screen=lexicon, log=typer.echo)
     typer.echo(f"written: {out}")
 
 

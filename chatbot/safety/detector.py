@@ -18,7 +18,7 @@ same score. Trained by ``medchat train safety`` (``finetune.safety``).
 from __future__ import annotations
 
 import json
-import threading
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,9 +27,19 @@ import numpy as np
 
 from chatbot.classifier.features import MAX_CHARS, NGramConfig, hashed
 from chatbot.classifier.model import CONFIG_FILE, WEIGHTS_FILE, read_artifact
+from chatbot.classifier.runtime import LazyEncoderModel
 from chatbot.errors import MedChatError
+from knowledge_base.text import CJK_CLASS
 
 Band = Literal["emergency", "ask", "clear"]
+# Below this many content units (Latin words + CJK characters) the detector cannot escalate on
+# its own: short chit-chat ("bye", "hi there") scored like farewells and greetings-cum-questions.
+MIN_CONTENT_UNITS = 3
+_UNITS = re.compile(rf"[{CJK_CLASS}]|[A-Za-z0-9]+")
+
+
+def content_units(text: str) -> int:
+    return len(_UNITS.findall(text))
 FORMAT_VERSION = 1
 TRAIN_HINT = "train it with `medchat train safety`, or set safety.detector_dir to an empty value to use the lexicon alone"
 
@@ -115,36 +125,12 @@ class DetectorModel:
         return float(1.0 / (1.0 + np.exp(-z))), self.categories[int(np.argmax(c))]
 
 
-class EmergencyDetector:
+class EmergencyDetector(LazyEncoderModel):
     """Lazy: construction reads nothing; the model and its encoder load on :meth:`warm_up` or
     the first message."""
 
-    def __init__(self, model_dir: str | Path, *, embedder=None, threads: int = 1) -> None:
-        self.model_dir = Path(model_dir)
-        self._embedder = embedder
-        # One thread: a single short message is too small for BLAS to split (as the classifier).
-        self.threads = threads
-        self._model: DetectorModel | None = None
-        self._lock = threading.Lock()
-
-    def warm_up(self) -> None:
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is None:
-                model = DetectorModel.load(self.model_dir)
-                if self._embedder is None:
-                    from knowledge_base.embedders import make_embedder
-
-                    self._embedder = make_embedder(model.encoder, threads=self.threads)
-                self._embedder.warm_up()
-                self._model = model
-
-    @property
-    def model(self) -> DetectorModel:
-        self.warm_up()
-        assert self._model is not None
-        return self._model
+    def _load_model(self) -> DetectorModel:
+        return DetectorModel.load(self.model_dir)
 
     def detect(self, text: str) -> Detection:
         m = self.model
@@ -155,4 +141,8 @@ class EmergencyDetector:
         score, category = m.scores(dense, hashed(text, m.ngrams))
         band: Band = ("emergency" if score >= m.threshold_high else
                       "ask" if score >= m.threshold_low else "clear")
+        if content_units(text) < MIN_CONTENT_UNITS:
+            # "bye", "hi there", "ok": too little text for meaning to outweigh the surface; the
+            # lexicon still screens it, and the detector at most asks, when it is sure.
+            band = "ask" if band == "emergency" else "clear"
         return Detection(score, band, category, m.version, m.threshold_high, m.threshold_low)
