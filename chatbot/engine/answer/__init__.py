@@ -22,28 +22,14 @@ Modules: ``sentences`` (splitting, span surgery), ``citations`` (markers, :class
 ``chatbot.engine.answer.finalise`` and friends keep working.
 """
 
-from chatbot.engine.answer.checks import (
-    DEGENERATE_REPETITION,
-    is_degenerate,
-    language_ok,
-    remove_unsupported_sentences,
-    repetition_rate,
-    supported_share,
-    validate,
-)
-from chatbot.engine.answer.citations import (
-    Citation,
-    clean_citations,
-    find_citations,
-    normalise_markers,
-    render_sources,
-    strip_markers,
-)
-from chatbot.engine.answer.doses import dose_mentions, strip_unsupported_doses, unsupported_doses
-from chatbot.engine.answer.echo import strip_prompt_echo, strip_question_echo
-from chatbot.engine.answer.extractive import extractive_answer
-from chatbot.engine.answer.finalise import Answer, finalise, is_no_evidence_reply, no_evidence_answer
-from chatbot.engine.answer.sentences import sentence_spans, split_sentences
+# ruff: noqa: F405 (every name in __all__ comes from a submodule's __all__)
+from chatbot.engine.answer.checks import *  # noqa: F403 (the facade: checks.__all__)
+from chatbot.engine.answer.citations import *  # noqa: F403 (the facade: citations.__all__)
+from chatbot.engine.answer.doses import *  # noqa: F403 (the facade: doses.__all__)
+from chatbot.engine.answer.echo import *  # noqa: F403 (the facade: echo.__all__)
+from chatbot.engine.answer.extractive import *  # noqa: F403 (the facade: extractive.__all__)
+from chatbot.engine.answer.finalise import *  # noqa: F403 (the facade: finalise.__all__)
+from chatbot.engine.answer.sentences import *  # noqa: F403 (the facade: sentences.__all__)
 
 __all__ = [
     "DEGENERATE_REPETITION", "Answer", "Citation", "clean_citations", "dose_mentions",

@@ -12,6 +12,9 @@ from chatbot.engine.answer.sentences import tidy
 from chatbot.prompts import PromptLibrary
 from knowledge_base.records import Passage
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["Citation", "clean_citations", "find_citations", "normalise_markers", "render_sources", "strip_markers"]
+
 
 @dataclass(frozen=True)
 class Citation:

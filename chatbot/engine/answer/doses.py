@@ -11,6 +11,9 @@ from chatbot.engine.answer.sentences import drop_spans, sentence_spans, tidy
 from chatbot.prompts import PromptLibrary
 from knowledge_base.records import Passage
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["dose_mentions", "strip_unsupported_doses", "unsupported_doses"]
+
 # Unit spelling -> canonical form. Longest spellings first in the pattern so "毫克" is not "克".
 # Spelled-out units and tablets/capsules are there because the small models write them ("less
 # than 1,500 milligrams of salt" in a real SmolLM2 answer); 片/粒 are tablets/capsules.

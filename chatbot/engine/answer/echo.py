@@ -13,6 +13,9 @@ from chatbot.engine.answer.sentences import drop_spans, fold, sentence_spans, ti
 from knowledge_base.records import Passage
 from knowledge_base.text import detect_lang
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["strip_prompt_echo", "strip_question_echo"]
+
 # Base models continue the prompt instead of answering it: they echo chat-template tokens
 # ("<<SYS>>", "<end_of_turn>", "<|im_start|>") and the passage fences "<<<" / ">>>".
 _SCAFFOLD = re.compile(

@@ -13,6 +13,9 @@ from knowledge_base.records import Passage
 from knowledge_base.text import CJK, detect_lang
 from knowledge_base.tokenize import translate_terms
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["extractive_answer"]
+
 # The extractive fallback reads the top passages only: lower ones are weaker matches.
 EXTRACTIVE_TOP_PASSAGES = 3
 # Quoted sentences longer than this are cut at a word / clause boundary (MedQuAD has 600-character

@@ -14,6 +14,9 @@ from chatbot.engine.answer.extractive import extractive_answer
 from chatbot.prompts import PromptError, PromptLibrary
 from knowledge_base.records import Passage
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["Answer", "finalise", "is_no_evidence_reply", "no_evidence_answer"]
+
 # Prompt templates (data/prompts/<lang>/<name>.txt) whose lines a base model may copy.
 PROMPT_TEMPLATES = ("system", "user")
 # A reply is the model saying "no reliable source" when at least this share of its content words

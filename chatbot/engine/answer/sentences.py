@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+# What chatbot.engine.answer re-exports.
+__all__ = ["sentence_spans", "split_sentences"]
+
 
 def tidy(text: str) -> str:
     """Spaces left behind by removed markers or sentences: "acid [7]." -> "acid."."""
