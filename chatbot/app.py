@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from chatbot.classifier.runtime import EncoderPool
 from chatbot.engine.routing import Router, RoutingConfig
 from chatbot.engine.service import ConsultationService
 from chatbot.llm import make_generator
@@ -69,20 +70,22 @@ def make_store(s: Settings) -> ChatStore:
 
 
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
-                       enabled: bool | None = None) -> SafetyScreen:
+                       enabled: bool | None = None, detector: bool = True,
+                       encoders: EncoderPool | None = None) -> SafetyScreen:
     """The red-flag screen of ``settings.safety`` (rules load lazily), or the explicit
     pass-through when ``safety.enabled`` is false. ``enabled=True`` gives the real screen
-    whatever the setting (``medchat safety check`` and ``eval safety`` test the screen itself)."""
+    whatever the setting (``medchat safety check`` and ``eval safety`` test the screen itself);
+    ``detector=False`` the lexicon alone (training the detector needs it as its partner)."""
     if not (settings.safety.enabled if enabled is None else enabled):
         return NoSafetyScreen()
     from chatbot.safety import RedFlagScreen
 
-    detector = None
-    if settings.safety.detector_dir:  # None or "" (settings_with) = the lexicon alone
+    model = None
+    if detector and settings.safety.detector_dir:
         from chatbot.safety.detector import EmergencyDetector
 
-        detector = EmergencyDetector(settings.safety.detector_dir)
-    return RedFlagScreen(settings.safety, prompts or PromptLibrary(), detector=detector)
+        model = EmergencyDetector(settings.safety.detector_dir, encoders=encoders)
+    return RedFlagScreen(settings.safety, prompts or PromptLibrary(), detector=model)
 
 
 def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts: PromptLibrary | None = None,
@@ -96,14 +99,14 @@ def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts:
                         retriever=retriever, prompts=prompts, settings=s.triage)
 
 
-def make_classifier(s: Settings) -> Classifier:
+def make_classifier(s: Settings, encoders: EncoderPool | None = None) -> Classifier:
     """The trained classifier (loaded on first use) or, when disabled, the pass-through."""
     if not s.classifier.enabled:
         return NoClassifier()
     from chatbot.classifier.runtime import TrainedClassifier
 
     return TrainedClassifier(s.classifier.model_dir, intent_threshold=s.classifier.intent_threshold,
-                             emotion_threshold=s.classifier.emotion_threshold)
+                             emotion_threshold=s.classifier.emotion_threshold, encoders=encoders)
 
 
 @dataclass
@@ -127,9 +130,11 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     generator = generator or make_generator(s.llm)
     store = store or make_store(s)
     prompts = PromptLibrary()
-    safety = make_safety_screen(s, prompts)
+    # One pool: the detector and the classifier share USE (loaded once, one encoding a message).
+    encoders = EncoderPool()
+    safety = make_safety_screen(s, prompts, encoders=encoders)
     triage = make_triage_engine(s, retriever=retriever, prompts=prompts, screen=safety)
-    classifier = classifier or make_classifier(s)
+    classifier = classifier or make_classifier(s, encoders)
     router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
                                            tone_min_score=s.classifier.tone_min_score,
                                            section_hint=s.classifier.section_hint))

@@ -23,14 +23,61 @@ from knowledge_base.text import CJK_CLASS
 _WORDS = re.compile(rf"[\w{CJK_CLASS}]", re.UNICODE)
 
 
+class _LastText:
+    """An embedder that remembers its last single text: the red-flag detector and the classifier
+    embed the same message one after the other, and the second call should cost nothing."""
+
+    def __init__(self, embedder) -> None:
+        self._inner = embedder
+        self.name, self._last = embedder.name, None
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    def warm_up(self) -> None:
+        self._inner.warm_up()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        last = self._last  # one read: another thread may replace it meanwhile
+        if len(texts) == 1 and last is not None and last[0] == texts[0]:
+            return last[1]
+        out = self._inner.encode(texts)
+        if len(texts) == 1:
+            self._last = (texts[0], out)
+        return out
+
+
+class EncoderPool:
+    """Sentence encoders by name, loaded once and shared by every model that names them (the
+    app gives one pool to the classifier and the emergency detector: one USE model in memory and
+    one encoding per message)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self._encoders: dict[str, _LastText] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str):
+        with self._lock:
+            if name not in self._encoders:
+                from knowledge_base.embedders import make_embedder
+
+                self._encoders[name] = _LastText(make_embedder(name, threads=self.threads))
+            return self._encoders[name]
+
+
 class LazyEncoderModel:
     """A numpy model over sentence embeddings that loads itself, and its encoder, on
     :meth:`warm_up` or first use (thread-safe, idempotent). Subclasses say how to read the
-    model (``_load_model``); the model names its encoder (``.encoder``)."""
+    model (``_load_model``); the model names its encoder (``.encoder``), which comes from
+    ``encoders`` (an :class:`EncoderPool`) when one is given."""
 
-    def __init__(self, model_dir: str | Path, *, embedder=None, threads: int = 1) -> None:
+    def __init__(self, model_dir: str | Path, *, embedder=None, threads: int = 1,
+                 encoders: EncoderPool | None = None) -> None:
         self.model_dir = Path(model_dir)
         self._embedder = embedder
+        self._encoders = encoders
         # One thread: a single short message is too small for BLAS to split, and the other core
         # stays free for retrieval and generation (query embedding measured 3 ms vs 220 ms).
         self.threads = threads
@@ -48,9 +95,7 @@ class LazyEncoderModel:
                 return
             model = self._load_model()
             if self._embedder is None:
-                from knowledge_base.embedders import make_embedder
-
-                self._embedder = make_embedder(model.encoder, threads=self.threads)
+                self._embedder = (self._encoders or EncoderPool(self.threads))(model.encoder)
             self._embedder.warm_up()
             self._model = model
 
@@ -65,8 +110,9 @@ class TrainedClassifier(LazyEncoderModel):
     name = "trained"
 
     def __init__(self, model_dir: str | Path, *, embedder=None, intent_threshold: float | None = None,
-                 emotion_threshold: float | None = None, threads: int = 1) -> None:
-        super().__init__(model_dir, embedder=embedder, threads=threads)
+                 emotion_threshold: float | None = None, threads: int = 1,
+                 encoders: EncoderPool | None = None) -> None:
+        super().__init__(model_dir, embedder=embedder, threads=threads, encoders=encoders)
         # None = the threshold chosen at training time (config.json)
         self._thresholds = {"intent": intent_threshold, "emotion": emotion_threshold}
 

@@ -92,14 +92,14 @@ def train_safety_cmd(
     """Train the meaning-based emergency detector (beside the red-flag lexicon) on the project's
     written emergency and hard-negative messages and real ordinary questions; write the model
     with its fixed thresholds, version and cross-validated figures."""
-    from chatbot.app import make_safety_screen, settings_with
+    from chatbot.app import make_safety_screen
     from chatbot.cli.common import cli_settings
 
     training = _training_module("finetune.safety.train")
     cfg = _training_config(training.SafetyTrainConfig, {"out": out, "real_per_pool": real_per_pool,
                                                         "cv_folds": cv_folds}, shared_data, no_cache)
     # the lexicon alone: it cleans the real negatives and is the cross-validated OR partner
-    lexicon = make_safety_screen(settings_with(cli_settings(), safety={"detector_dir": ""}), enabled=True)
+    lexicon = make_safety_screen(cli_settings(), enabled=True, detector=False)
     training.train_detector(cfg, screen=lexicon, log=typer.echo)
     typer.echo(f"written: {out}")
 

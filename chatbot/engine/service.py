@@ -208,7 +208,11 @@ class ConsultationService:
         """A clear yes / not sure / no to the safety question the last reply asked: yes and not
         sure escalate with the question's category; no answers the original question without
         asking again. Anything else is a new message (the whole screen runs on it)."""
-        pending = self._pending_question(turn.session_id)
+        # The one history read of the turn: the pending question now, the prompt's turns later.
+        keep = 2 * self.chat.history_turns
+        recent = self.store.history(turn.session_id, limit=max(keep, 1))  # the last reply, always
+        turn.history = recent[len(recent) - keep:] if keep else []
+        pending = self._pending_question(recent)
         choice = parse_answer(turn.cleaned) if pending else None
         if pending is None or choice is None:
             return
@@ -230,10 +234,10 @@ class ConsultationService:
         turn.intent = {"label": "emergency", "score": 1.0}
         yield from self._escalate(turn)
 
-    def _pending_question(self, session_id: str) -> dict | None:
-        last = self.store.history(session_id, limit=1)
-        if last and last[-1].role == "assistant" and "safety_question" in last[-1].meta.get("flags", []):
-            return last[-1].meta.get("safety_question") or None
+    @staticmethod
+    def _pending_question(history: list[StoredMessage]) -> dict | None:
+        if history and history[-1].role == "assistant" and "safety_question" in history[-1].meta.get("flags", []):
+            return history[-1].meta.get("safety_question") or None
         return None
 
     @staticmethod
@@ -304,7 +308,6 @@ class ConsultationService:
 
     def _retrieve(self, turn: Turn) -> Iterator[ReplyEvent]:
         """Query rewrite with the earlier turns, retrieval and the evidence gate."""
-        turn.history = self.store.history(turn.session_id, limit=2 * self.chat.history_turns)
         previous_user = [m.text for m in turn.history if m.role == "user"]
         turn.query = rewrite_query(turn.cleaned, previous_user, turn.lang)
         if turn.query != turn.cleaned:

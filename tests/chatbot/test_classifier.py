@@ -277,3 +277,28 @@ def test_evaluation_restricts_predictions_to_the_file_labels(tiny_model, tmp_pat
     assert {"p50", "p95"} <= set(out["latency_ms"])
     for path in out["report"]:
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_encoder_pool_shares_one_encoder_and_embeds_a_repeated_message_once():
+    from chatbot.classifier.runtime import EncoderPool, _LastText
+
+    pool = EncoderPool()
+    assert pool("hash:8") is pool("hash:8")  # one model in memory per name
+
+    class Counting:
+        name, dim, calls = "counting", 2, 0
+
+        def warm_up(self):
+            pass
+
+        def encode(self, texts):
+            Counting.calls += 1
+            return np.ones((len(texts), 2), dtype=np.float32) * len(texts[0])
+
+    enc = _LastText(Counting())
+    first = enc.encode(["胸口痛"])
+    assert enc.encode(["胸口痛"]) is first and Counting.calls == 1  # detector, then classifier
+    assert enc.encode(["头痛了"]).shape == (1, 2) and Counting.calls == 2
+    enc.encode(["a", "b"])
+    enc.encode(["a", "b"])
+    assert Counting.calls == 4  # batches are never memoised
