@@ -67,9 +67,11 @@ def eval_generation(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the full engine (retrieval included) on every question and score the answers:
-    language match, citation validity, support, repetition, fallback and no-source honesty,
-    ROUGE-L against references, latency. Scored twice: the replies patients get, and the
-    model's own text before the engine's safeguards (to compare base and finetuned models)."""
+    answer rate on answerable questions, no-source honesty on unanswerable ones, language match,
+    citation validity, support, repetition, fallback, ROUGE-L and key-fact recall against
+    references, answer length, latency. Scored twice: the replies patients get, and the model's
+    own text before the engine's safeguards (to compare base and finetuned models); beside both,
+    in the same run, the "show the top retrieved passage" baseline on the same questions."""
     from chatbot.evaluation.generation import run_generation_eval
 
     application = cli_app(backend, model, index, adapter)
@@ -87,6 +89,7 @@ def eval_generation(
     views = [(f"{result['backend']} replies", summary)]
     if result["model_summary"]["n"]:
         views.append(("model text (before the engine's safeguards)", result["model_summary"]))
+    views.append(("baseline: the top retrieved passage", result["baseline"]))
     for title, view in views:
         typer.echo(f"{title}: " + line(view))
         for lang, block in view.get("by_lang", {}).items():

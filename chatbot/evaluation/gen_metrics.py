@@ -20,6 +20,7 @@ from functools import lru_cache
 from statistics import median
 
 from chatbot.engine.answer import (
+    content_tokens,
     find_citations,
     is_degenerate,
     language_ok,
@@ -53,6 +54,26 @@ def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
             current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
         previous = current
     return previous[-1]
+
+
+def key_fact_recall(candidate: str, reference: str, lang: str) -> float:
+    """Share of the reference's key facts found in the candidate: its content words (stemmed,
+    stop words out) for English; its CJK character bigrams for Chinese, where words have no
+    spaces and a bigram is the smallest unit that still carries a term (高血 压, not 高 / 压).
+    Recall, not F1: a longer answer that also says more is not penalised here (ROUGE-L is)."""
+    if lang == "zh":
+        def units(text: str) -> set[str]:
+            chars = CJK.findall(strip_markers(text))
+            return {a + b for a, b in zip(chars, chars[1:])}
+    else:
+        units = content_tokens
+    ref, cand = units(reference), units(candidate)
+    return len(ref & cand) / len(ref) if ref else 0.0
+
+
+def answer_length(text: str, lang: str) -> int:
+    """Words (en) or CJK characters (zh) of the answer body."""
+    return len(_rouge_tokens(text, lang))
 
 
 def rouge_l(candidate: str, reference: str, lang: str) -> float:
@@ -120,7 +141,13 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
         "honest_no_source": honest,
         # The other side of honesty: "no reliable source" on a question the corpus does answer.
         "over_refusal": int(says_no_source) if answerable is True else None,
-        "rouge_l": rouge_l(body, reference, lang) if reference else None,
+        # An answer a patient can use: not the refusal, not an emergency banner, not a question back.
+        "answered": (int(not says_no_source and not {"emergency", "safety_question"} & set(flags)
+                         and not HONEST_FLAGS & set(flags)) if answerable is True else None),
+        "rouge_l": (0.0 if says_no_source else rouge_l(body, reference, lang)) if reference else None,
+        "key_fact_recall": (0.0 if says_no_source else key_fact_recall(body, reference, lang))
+        if reference else None,
+        "answer_length": 0 if says_no_source else answer_length(body, lang),
         "latency_ms": float(latency_ms),
     }
 
@@ -136,6 +163,7 @@ def score_model_text(*, question: str, lang: str, model_text: str, passages_by_n
                        citations=[], flags=[], answerable=answerable, reference=reference,
                        latency_ms=latency_ms, prompts=prompts)
     row["fallback"] = None
+    row["answered"] = None  # the model's own refusal is what over_refusal counts there
     row["empty"] = int(not model_text.strip())
     return row
 
@@ -171,3 +199,18 @@ def summarise(rows: list[dict]) -> dict:
     langs = sorted({r["lang"] for r in rows if r.get("lang")})
     out["by_lang"] = {lang: _summary([r for r in rows if r.get("lang") == lang]) for lang in langs}
     return out
+
+
+def score_baseline(*, lang: str, passage_text: str | None, reference: str | None,
+                   answerable: bool | None) -> dict:
+    """The "show the top retrieved passage" anchor for one question: the passage body as the
+    answer (it never refuses, so it is never honest on an unanswerable question)."""
+    text = passage_text or ""
+    return {
+        "lang": lang,
+        "answered": int(bool(text.strip())) if answerable is True else None,
+        "honest_no_source": 0 if answerable is False else None,
+        "rouge_l": rouge_l(text, reference, lang) if reference else None,
+        "key_fact_recall": key_fact_recall(text, reference, lang) if reference else None,
+        "answer_length": answer_length(text, lang),
+    }

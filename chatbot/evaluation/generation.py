@@ -60,7 +60,7 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
     ``model_summary`` scores the model's own text on the questions that reached the model (not
     emergencies, short routes or the no-evidence gate), which is what base vs finetuned compares."""
     items = load_items(path)[: limit or None]
-    rows, model_rows, answers = [], [], []
+    rows, model_rows, baseline_rows, answers = [], [], [], []
     for item in items:
         session = _replay_history(app, item)
         t0 = time.perf_counter()
@@ -75,6 +75,9 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
             latency_ms=latency)
         row["lang"] = item.get("lang") or result.lang
         rows.append(row)
+        baseline_rows.append(gen_metrics.score_baseline(
+            lang=row["lang"], passage_text=top_passage(app.retriever, item["question"], row["lang"]),
+            reference=item.get("reference"), answerable=item.get("answerable")))
         model_row = None
         if result.model_text is not None:
             model_row = gen_metrics.score_model_text(
@@ -91,7 +94,22 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
     return {"file": str(path), "backend": app.generator.name, "model": app.settings.llm.model,
             "adapter": getattr(app.generator, "adapter", "") or None,
             "summary": gen_metrics.summarise(rows), "model_summary": gen_metrics.summarise(model_rows),
+            # The anchor of every figure above, on the same questions in the same run.
+            "baseline": {"name": "top_passage", **gen_metrics.summarise(baseline_rows)},
             "answers": answers}
+
+
+def top_passage(retriever, question: str, lang: str) -> str | None:
+    """The "show the top retrieved passage" baseline: the best passage's body (its stored
+    question line removed: a heading, not an answer), or None when nothing is retrieved."""
+    passages = retriever.search(question, k=1, lang=lang)
+    if not passages:
+        return None
+    p = passages[0]
+    text = p.text
+    if p.question and text.startswith(p.question):
+        text = text[len(p.question):]
+    return text.strip()
 
 
 BENCH_QUESTIONS = (

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.evaluation.gen_metrics import rouge_l, score_answer, score_model_text, summarise
+from chatbot.evaluation.gen_metrics import (
+    answer_length,
+    key_fact_recall,
+    rouge_l,
+    score_answer,
+    score_baseline,
+    score_model_text,
+    summarise,
+)
 from chatbot.prompts import PromptLibrary
 
 PROMPTS = PromptLibrary()
@@ -52,7 +60,10 @@ def test_score_answer_good_answer():
         "support": 1.0,             # the disclaimer is boilerplate, not an unsupported claim
         "honest_no_source": None,   # only judged for unanswerable questions
         "over_refusal": 0,          # an answerable question, answered
+        "answered": 1,              # a usable answer to an answerable question
         "rouge_l": 1.0,             # the disclaimer is not compared with the reference either
+        "key_fact_recall": 1.0,
+        "answer_length": 7,         # "Gout is caused by uric acid crystals": 7 words, no disclaimer
         "latency_ms": 1234.5,
     }
 
@@ -154,3 +165,48 @@ def test_over_refusal_is_scored_on_answerable_questions_only():
     assert _row(answer_text=no_source, citations=[], answerable=True)["over_refusal"] == 1
     assert _row(answerable=True)["over_refusal"] == 0
     assert _row(answer_text=no_source, citations=[], answerable=False)["over_refusal"] is None
+
+
+@pytest.mark.parametrize("candidate,reference,lang,expected", [
+    # reference content words {gout, caus(ed), uric, acid, crystal(s)}: the candidate has uric, acid
+    ("Uric acid builds up.", "Gout is caused by uric acid crystals.", "en", 2 / 5),
+    ("Gout is caused by uric acid crystals, and more besides.", "Gout: uric acid crystals cause it.", "en", 1.0),
+    ("Nothing here.", "Gout is caused by uric acid crystals.", "en", 0.0),
+    # reference bigrams {高血, 血压, 压要, 要低, 低盐}; candidate has 高血, 血压, 低盐
+    ("高血压，低盐", "高血压要低盐", "zh", 3 / 5),
+    ("高血压要低盐饮食", "高血压要低盐", "zh", 1.0),
+    ("anything", "", "en", 0.0),
+])
+def test_key_fact_recall_by_hand(candidate, reference, lang, expected):
+    assert key_fact_recall(candidate, reference, lang) == pytest.approx(expected)
+
+
+def test_answer_length_counts_words_or_cjk_characters():
+    assert answer_length("Gout is caused by uric acid [1].", "en") == 6
+    assert answer_length("痛风由尿酸引起[1]。", "zh") == 7
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_refusal_scores_nothing_against_the_reference(lang):
+    # Overlap with the reference must not reward "no reliable source" for sharing its words.
+    refusal = PROMPTS.text(lang, "answer.no_evidence")
+    row = _row(answer_text=refusal, citations=[], lang=lang, answerable=True, reference=refusal)
+    assert row["rouge_l"] == 0.0 and row["key_fact_recall"] == 0.0 and row["answer_length"] == 0
+    assert row["answered"] == 0
+
+
+@pytest.mark.parametrize("flags", [["emergency"], ["safety_question"], ["no_evidence"]])
+def test_a_banner_or_a_question_back_is_not_an_answer(flags):
+    assert _row(flags=flags)["answered"] == 0
+    assert _row(flags=flags, answerable=False, reference=None)["answered"] is None
+
+
+def test_the_top_passage_baseline_never_refuses():
+    row = score_baseline(lang="en", passage_text="Gout is caused by uric acid crystals.",
+                         reference="Gout is caused by uric acid crystals.", answerable=True)
+    assert row["answered"] == 1 and row["rouge_l"] == 1.0 and row["key_fact_recall"] == 1.0
+    unanswerable = score_baseline(lang="zh", passage_text="痛风是尿酸结晶引起的。", reference=None,
+                                  answerable=False)
+    assert unanswerable["honest_no_source"] == 0 and unanswerable["rouge_l"] is None
+    nothing = score_baseline(lang="en", passage_text=None, reference="gout", answerable=True)
+    assert nothing["answered"] == 0 and nothing["answer_length"] == 0
