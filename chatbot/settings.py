@@ -141,6 +141,17 @@ class ChatSettings(BaseModel):
         "Share of the question's content words found in one top passage that counts as evidence "
         "on its own. Partial overlap did not separate answerable from unanswerable questions "
         "(short off-topic questions share words by chance), so only full overlap rescues."))
+    overrule_model_refusal: bool = Field(default=True, description=(
+        "When retrieval passed the evidence gate and the model still says it has no reliable "
+        "source, answer with the composed extract of the passages instead (flag "
+        "`model_refused`). The gate decides whether the library covers the topic; small models "
+        "refuse questions their passages answer (the shipped LoRA learned to). false = trust the "
+        "model's refusal. Measured in docs/EVALUATION.md."))
+    answer_extract: bool = Field(default=True, description=(
+        "Follow the model's (checked) answer with the composed extract: the sentences of the "
+        "passages whose section answers the question's type, each cited (flag `extract_added`). "
+        "A small model's answer is one or two sentences; the extract makes it complete. false = "
+        "the model's text alone. Measured in docs/EVALUATION.md."))
 
 
 class UISettings(BaseModel):

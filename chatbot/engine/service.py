@@ -350,7 +350,11 @@ class ConsultationService:
         # (the browser app, whose footer carries a permanent short one).
         first_answer = not any(m.role == "assistant" for m in turn.history)
         final = answer_mod.finalise(raw, lang, turn.given, self.prompts, question=turn.cleaned,
-                                    disclaimer=first_answer or not self.chat.disclaimer_once)
+                                    disclaimer=first_answer or not self.chat.disclaimer_once,
+                                    hint=route.section_hint,
+                                    # reached only past the evidence gate: the topic is in the library
+                                    overrule_refusal=self.chat.overrule_model_refusal,
+                                    add_extract=self.chat.answer_extract)
         turn.flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
         turn.disposition = self._disposition(turn.cleaned, lang)
         if turn.disposition:

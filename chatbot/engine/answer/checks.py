@@ -15,7 +15,7 @@ from knowledge_base.text import CJK, detect_lang
 from knowledge_base.tokenize import glossary, tokenize, translate_terms
 
 # What chatbot.engine.answer re-exports.
-__all__ = ["DEGENERATE_REPETITION", "is_degenerate", "language_ok", "remove_unsupported_sentences", "repetition_rate", "supported_share", "validate"]
+__all__ = ["DEGENERATE_REPETITION", "content_tokens", "is_degenerate", "language_ok", "remove_unsupported_sentences", "repetition_rate", "supported_share", "validate"]
 
 # n-gram sizes of the repetition rate. A word 4-gram or a 6-character Chinese span (about 3 words)
 # rarely repeats by chance in a short answer, but a loop repeats all of them.

@@ -37,14 +37,14 @@ def _glossary_tokens(text: str, lang: str) -> set[str]:
     return content_tokens(" ".join(terms)) if terms else set()
 
 
-def _question_tokens(question: str, lang: str) -> dict[str, set[str]]:
+def question_tokens(question: str, lang: str) -> dict[str, set[str]]:
     """The question's content tokens as they would appear in zh and in en passages."""
     native = content_tokens(question)
     other = "en" if lang == "zh" else "zh"
     return {lang: native, other: native | _glossary_tokens(question, lang)}
 
 
-def _passage_body(p: Passage) -> str:
+def passage_body(p: Passage) -> str:
     """Chunks start with their stored question (see the chunker); that line is not an answer."""
     text = p.text
     if p.question and text.startswith(p.question):
@@ -52,7 +52,7 @@ def _passage_body(p: Passage) -> str:
     return text
 
 
-def _shorten(sentence: str, lang: str) -> str:
+def shorten(sentence: str, lang: str) -> str:
     limit = EXTRACTIVE_MAX_CHARS[lang]
     if len(sentence) <= limit:
         return sentence
@@ -99,7 +99,7 @@ def _list_items(lines: list[str], start: int, bullets_only: bool) -> list[str]:
     return items
 
 
-def _passage_units(body: str) -> list[str]:
+def passage_units(body: str) -> list[str]:
     """The quotable units of a passage body: its sentences, except that a list intro ("... include:"
     or an unfinished line such as "You may have a kidney stone if you") keeps its items, one per
     line: alone it says nothing."""
@@ -124,7 +124,7 @@ def _passage_units(body: str) -> list[str]:
     return units
 
 
-def _overlap(tokens: set[str], question: set[str]) -> int:
+def overlap(tokens: set[str], question: set[str]) -> int:
     """Question tokens found in a sentence; stems that extend each other count ("treat" and
     "treatment" are separate Snowball stems, 高血压 and 高血压病 separate jieba words)."""
     def found(q: str) -> bool:
@@ -134,17 +134,17 @@ def _overlap(tokens: set[str], question: set[str]) -> int:
 
 
 def _candidates(question: str, lang: str, passages: Sequence[Passage]) -> list[_Candidate]:
-    qtokens = _question_tokens(question, lang)
+    qtokens = question_tokens(question, lang)
     out: list[_Candidate] = []
     for rank, p in enumerate(passages[:EXTRACTIVE_TOP_PASSAGES]):
         plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
-        for position, unit in enumerate(_passage_units(_passage_body(p))):
+        for position, unit in enumerate(passage_units(passage_body(p))):
             # Questions are headings of the source, not answers.
             tokens = content_tokens(unit)
             if unit.endswith(("?", "？")) or len(tokens) < MIN_CONTENT_TOKENS:
                 continue
-            text = unit if "\n" in unit else _shorten(unit, plang)
-            out.append(_Candidate(_overlap(tokens, qtokens[plang]), rank, position, text, plang))
+            text = unit if "\n" in unit else shorten(unit, plang)
+            out.append(_Candidate(overlap(tokens, qtokens[plang]), rank, position, text, plang))
     return out
 
 

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chatbot.engine.answer.checks import content_tokens, is_degenerate, remove_unsupported_sentences, validate
-from chatbot.engine.answer.citations import Citation, citations_in, clean_citations, find_citations
+from chatbot.engine.answer.citations import Citation, citations_in, clean_citations, find_citations, strip_markers
+from chatbot.engine.answer.sentences import fold
 from chatbot.engine.answer.doses import remove_dose_sentences
 from chatbot.engine.answer.echo import strip_prompt_echo, strip_question_echo
-from chatbot.engine.answer.extractive import extractive_answer
+from chatbot.engine.answer.compose import compose_answer, names_the_topic
 from chatbot.prompts import PromptError, PromptLibrary
 from knowledge_base.records import Passage
 
@@ -65,7 +66,8 @@ def _prompt_templates(lang: str, prompts: PromptLibrary) -> list[str]:
 
 
 def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
-             question: str, disclaimer: bool = True) -> Answer:
+             question: str, disclaimer: bool = True, hint: str | None = None,
+             overrule_refusal: bool = False, add_extract: bool = False) -> Answer:
     """Raw model output -> the answer a patient sees.
 
     Order matters: echoed prompt scaffolding goes first; markers are cleaned next (a dose
@@ -77,7 +79,12 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     (flag "unsupported_removed"); validation runs on the body without notes.
     With no passages at all, or when the model itself says it has no reliable source (and cites
     nothing), the answer is the no-evidence message (flag "no_evidence"); it carries its own
-    advice to see a doctor, so the disclaimer is not added to it.
+    advice to see a doctor, so the disclaimer is not added to it. With ``overrule_refusal`` (the
+    caller's evidence gate passed) and a question naming the topic of a passage (the library
+    has its page), the model's refusal is replaced by the composed answer instead (flags
+    "model_refused", "fallback_extractive"). With ``add_extract`` a valid model answer is followed
+    by the composed extract (flag "extract_added"): the model's few sentences lead, the sources'
+    own sentences on what was asked complete them.
     """
     if not passages:
         return Answer(no_evidence_answer(lang, prompts), lang, [], ["no_evidence"])
@@ -89,9 +96,12 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     # Before removing copied instructions: "没有可靠的资料来源，建议就医" is both the honest reply
     # the system prompt asks for and a copy of the system prompt.
     if not kept and is_no_evidence_reply(text, lang, prompts):
-        # The model judged the passages irrelevant: say so in our words, quote nothing.
         echo = ["prompt_echo"] if echoed else []
-        return Answer(no_evidence_answer(lang, prompts), lang, [], [*echo, *flags, "no_evidence"])
+        if not (overrule_refusal and names_the_topic(question, lang, passages)):
+            # The model judged the passages irrelevant: say so in our words, quote nothing.
+            return Answer(no_evidence_answer(lang, prompts), lang, [], [*echo, *flags, "no_evidence"])
+        text, fallback_flags = _fallback(question, lang, passages, prompts, ["model_refused"], hint)
+        return _close(text, lang, passages, prompts, disclaimer, [*echo, *flags, *fallback_flags], True)
     text, copied = strip_prompt_echo(text, passages, _prompt_templates(lang, prompts))
     if echoed or copied:
         flags.insert(0, "prompt_echo")
@@ -108,21 +118,48 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
             flags.append("unsupported_removed")
             problems = validate(text, lang, passages)
     if problems:
-        text, fallback_flags = _fallback(question, lang, passages, prompts, problems)
+        text, fallback_flags = _fallback(question, lang, passages, prompts, problems, hint)
         flags += fallback_flags
-    elif doses:
-        text = f"{text}\n\n{prompts.text(lang, 'answer.dose_removed')}"
+    else:
+        if add_extract:
+            extract = _extract_beyond(text, question, lang, passages, prompts, hint)
+            if extract:
+                text = f"{text}\n\n{extract}"
+                flags.append("extract_added")
+        if doses:
+            text = f"{text}\n\n{prompts.text(lang, 'answer.dose_removed')}"
+    return _close(text, lang, passages, prompts, disclaimer, flags, bool(problems))
+
+
+def _close(text: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary, disclaimer: bool,
+           flags: list[str], extractive: bool) -> Answer:
+    """The citations read from the final text, and the disclaimer under it."""
     citations = citations_in(text, passages)
     if disclaimer:
         text = f"{text}\n\n{prompts.text(lang, 'answer.disclaimer')}"
-    return Answer(text=text, lang=lang, citations=citations, flags=flags,
-                  extractive=bool(problems))
+    return Answer(text=text, lang=lang, citations=citations, flags=flags, extractive=extractive)
+
+
+def _extract_beyond(text: str, question: str, lang: str, passages: Sequence[Passage],
+                    prompts: PromptLibrary, hint: str | None) -> str:
+    """The composed extract without the lines the model's answer already quotes; empty when it
+    has nothing more (or nothing at all: the apology is not an extract)."""
+    composed = compose_answer(question, lang, passages, prompts, hint=hint)
+    said = fold(strip_markers(text))
+    lines = [line for line in composed.splitlines()
+             if not (find_citations(line) and fold(strip_markers(line)) in said)]
+    if not any(find_citations(line) for line in lines):
+        return ""
+    # an intro line left with no quote under it goes too
+    blocks = [b for b in "\n".join(lines).split("\n\n") if any(find_citations(x) for x in b.splitlines())]
+    return "\n\n".join(blocks)
 
 
 def _fallback(question: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
-              problems: list[str]) -> tuple[str, list[str]]:
-    """The extractive answer that replaces a failed one, and the flags saying why."""
-    text = extractive_answer(question, lang, passages, prompts)
+              problems: list[str], hint: str | None = None) -> tuple[str, list[str]]:
+    """The composed answer (quotes of the sections that answer the question) that replaces a
+    failed one, and the flags saying why. ``hint``: the classifier's section for the question."""
+    text = compose_answer(question, lang, passages, prompts, hint=hint)
     flags = ["fallback_extractive", *problems]
     if not find_citations(text):
         flags.append("generation_failed")  # nothing to quote: the apology message

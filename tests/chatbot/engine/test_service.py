@@ -133,10 +133,36 @@ def test_timed_out_generation_is_not_trusted(built_index, tmp_path):
 
 def test_citations_to_nowhere_are_removed(built_index, tmp_path):
     reply = "Asthma is treated with inhaled corticosteroids [1]. A rescue inhaler helps [9]."
-    service = make_service(built_index, tmp_path, generator=FakeGenerator(replies=[reply]))
+    model_only = OPEN_GATE.model_copy(update={"answer_extract": False})
+    service = make_service(built_index, tmp_path, generator=FakeGenerator(replies=[reply]), chat=model_only)
     result = service.ask("How is asthma treated with an inhaler?")
     assert "[9]" not in result.answer and "citations_removed" in result.flags
     assert [c["n"] for c in result.citations] == [1]
+
+
+def test_the_models_answer_is_followed_by_the_composed_extract(built_index, tmp_path):
+    # the model quotes passage [1]'s first sentence whole
+    reply = "Asthma is treated with inhaled corticosteroids that control airway inflammation [1]."
+    service = make_service(built_index, tmp_path, generator=FakeGenerator(replies=[reply]))
+    result = service.ask("How is asthma treated with an inhaler?")
+    assert result.answer.startswith(reply) and "extract_added" in result.flags
+    assert PROMPTS.text("en", "answer.extractive_intro") in result.answer
+    # that sentence is not quoted a second time under it; the rest of the section is
+    assert result.answer.count("Asthma is treated with inhaled corticosteroids") == 1
+    assert "rescue inhaler" in result.answer.lower()
+    assert "fallback_extractive" not in result.flags
+
+
+@pytest.mark.parametrize("overrule,expect_refusal", [(True, False), (False, True)])
+def test_a_model_refusal_on_a_named_topic_is_overruled(built_index, tmp_path, overrule, expect_refusal):
+    refusal = PROMPTS.text("en", "answer.no_evidence")
+    chat = OPEN_GATE.model_copy(update={"overrule_model_refusal": overrule})
+    service = make_service(built_index, tmp_path, generator=FakeGenerator(replies=[refusal]), chat=chat)
+    result = service.ask("How is asthma treated?")
+    assert (result.answer == refusal) is expect_refusal
+    assert ("model_refused" in result.flags) is not expect_refusal
+    if not expect_refusal:
+        assert result.citations and result.citations[0]["doc_id"] == "asthma"
 
 
 def test_emergency_skips_retrieval_and_generation(built_index, tmp_path):

@@ -102,6 +102,35 @@ def test_finalise_keeps_an_honest_no_source_reply_instead_of_quoting(raw, lang):
     assert result.flags[-1] == "no_evidence" and not result.extractive and result.citations == []
 
 
+
+@pytest.mark.parametrize("raw,lang,passages,question", [
+    ("I have no reliable source for this question. Please see a clinician.", "en", [GOUT, GLAUCOMA],
+     "What causes gout?"),
+    ("没有可靠的资料来源，建议就医。", "zh", [ZH_HBP, ZH_DM], "高血压饮食上要注意什么？"),
+])
+def test_a_refusal_past_the_evidence_gate_is_overruled_by_the_composed_answer(raw, lang, passages, question):
+    result = finalise(raw, lang, passages, PROMPTS, question=question, overrule_refusal=True)
+    assert "model_refused" in result.flags and "fallback_extractive" in result.flags
+    assert "no_evidence" not in result.flags and result.extractive
+    assert PROMPTS.text(lang, "answer.no_evidence") not in result.text
+    assert [c.n for c in result.citations] and all(c.n == 1 for c in result.citations[:1])
+    assert result.text.endswith(PROMPTS.text(lang, "answer.disclaimer"))
+    # every quoted line is verbatim from the passage it cites
+    for line in result.text.splitlines():
+        if line.endswith("]"):
+            sentence, n = line.rsplit(" [", 1)
+            assert sentence in passages[int(n[:-1]) - 1].text
+
+
+@pytest.mark.parametrize("raw,lang,question", [
+    # No passage's title is named: the library has no page on tirzepatide, the refusal stands.
+    ("I have no reliable source for this question. Please see a clinician.", "en", "tirzepatide dose?"),
+    ("没有可靠的资料来源，建议就医。", "zh", "司美格鲁肽在哪里买？"),
+])
+def test_a_refusal_on_a_topic_the_library_lacks_stands(raw, lang, question):
+    result = finalise(raw, lang, [GOUT, GLAUCOMA], PROMPTS, question=question, overrule_refusal=True)
+    assert result.text == PROMPTS.text(lang, "answer.no_evidence") and result.flags[-1] == "no_evidence"
+
 ANSWER_KEYS = {"answer.no_evidence", "answer.extractive_intro", "answer.extractive_other_language",
                "answer.dose_removed", "answer.disclaimer", "answer.sources_heading",
                "answer.generation_failed"}
