@@ -159,10 +159,13 @@ def _within_budget(units: list[_Unit], lang: str) -> list[_Unit]:
 
 
 def compose_answer(question: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
-                   hint: str | None = None) -> str:
+                   hint: str | None = None, same_language_only: bool = False) -> str:
     """The composed answer (module docstring) under a one-line intro in the question's language;
     quotes from passages in the other language come under the ``answer.extractive_other_language``
-    line. Falls back to the plain extractive answer when no unit qualifies."""
+    line, or are left out with ``same_language_only`` (an extract added after the model's answer:
+    the model already answered in the patient's language, and a block of English under a Chinese
+    answer is what a Chinese patient must not get). Falls back to the plain extractive answer when
+    no unit qualifies."""
     if not passages:
         return prompts.text(lang, "answer.generation_failed")
     types = question_types(question, lang, hint)
@@ -175,7 +178,7 @@ def compose_answer(question: str, lang: str, passages: Sequence[Passage], prompt
     blocks = []
     if same:
         blocks.append("\n".join([prompts.text(lang, "answer.extractive_intro"), *same]))
-    if other:
+    if other and not same_language_only:
         blocks.append("\n".join([prompts.text(lang, "answer.extractive_other_language"), *other]))
     return "\n\n".join(blocks)
 

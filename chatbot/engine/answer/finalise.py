@@ -144,7 +144,7 @@ def _extract_beyond(text: str, question: str, lang: str, passages: Sequence[Pass
                     prompts: PromptLibrary, hint: str | None) -> str:
     """The composed extract without the lines the model's answer already quotes; empty when it
     has nothing more (or nothing at all: the apology is not an extract)."""
-    composed = compose_answer(question, lang, passages, prompts, hint=hint)
+    composed = compose_answer(question, lang, passages, prompts, hint=hint, same_language_only=True)
     said = fold(strip_markers(text))
     lines = [line for line in composed.splitlines()
              if not (find_citations(line) and fold(strip_markers(line)) in said)]

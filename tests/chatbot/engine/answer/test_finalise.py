@@ -131,6 +131,20 @@ def test_a_refusal_on_a_topic_the_library_lacks_stands(raw, lang, question):
     result = finalise(raw, lang, [GOUT, GLAUCOMA], PROMPTS, question=question, overrule_refusal=True)
     assert result.text == PROMPTS.text(lang, "answer.no_evidence") and result.flags[-1] == "no_evidence"
 
+def test_the_extract_added_to_a_chinese_answer_never_quotes_english_pages():
+    # The model answered in Chinese from an English page: the English sentences of that page must
+    # not follow the Chinese answer (a wall of English for a Chinese patient).
+    raw = "痛风是由尿酸结晶在关节里沉积引起的 [1]。"
+    english_only = finalise(raw, "zh", [GOUT], PROMPTS, question="痛风是什么原因引起的？", add_extract=True)
+    assert "extract_added" not in english_only.flags
+    assert "uric acid" not in english_only.text and english_only.text.startswith(raw)
+    # with a Chinese page beside it, the Chinese sentences are added, the English ones are not
+    mixed = finalise("高血压患者要低盐饮食 [1]。", "zh", [ZH_HBP, GOUT], PROMPTS,
+                     question="高血压饮食上要注意什么？", add_extract=True)
+    assert "extract_added" in mixed.flags and "多吃新鲜蔬菜和水果" in mixed.text
+    assert "uric acid" not in mixed.text and language_ok(mixed.text, "zh")
+
+
 ANSWER_KEYS = {"answer.no_evidence", "answer.extractive_intro", "answer.extractive_other_language",
                "answer.dose_removed", "answer.disclaimer", "answer.sources_heading",
                "answer.generation_failed"}
