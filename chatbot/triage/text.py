@@ -224,11 +224,28 @@ _ZH_FUZZY = [(re.compile(r"昨天|昨晚|一夜"), 1.0), (re.compile(r"前天"),
              (re.compile(r"好几天|几天"), 3.0), (re.compile(r"一直|长期|多年"), 30.0)]
 
 
+# A duration that dates a past event ("tetanus booster 3 years ago", "3年前打过破伤风") or counts a
+# frequency ("a few times a year") is not how long the symptoms have lasted.
+_EN_PAST_EVENT = re.compile(r"(?<![a-z])(booster|vaccin\w*|immuni[sz]\w*|jabs?|shots?|tetanus|surgery|operation|scan)(?![a-z])[^.;]{0,12}$")
+_EN_FREQUENCY = re.compile(r"(?<![a-z])(times|once|twice)\s*$")
+_ZH_PAST_EVENT = re.compile(r"^\s*(以)?前.{0,3}(打过|接种|做过|做了|手术|疫苗|破伤风)")
+
+
+def _past_event_or_frequency(text: str, start: int, end: int) -> bool:
+    if _CJK.search(text[start:end]):
+        return bool(_ZH_PAST_EVENT.match(text[end:end + 10]))
+    before, after = text[max(0, start - 30):start], text[end:end + 5]
+    return bool(_EN_FREQUENCY.search(before)) or (after.lstrip().startswith("ago") and bool(_EN_PAST_EVENT.search(before)))
+
+
 def durations_days(text: str) -> list[float]:
     """Every duration the text states, in days ("for 3 days" -> 3, "2 weeks" -> 14, "三天" -> 3,
-    "昨天" -> 1). Ages ("3-month-old") and gestation ("20 weeks pregnant") are not durations."""
+    "昨天" -> 1). Ages ("3-month-old"), gestation ("20 weeks pregnant"), dated past events
+    ("booster 3 years ago") and frequencies ("twice a year") are not durations."""
     found: list[float] = []
     for m in _EN_DURATION.finditer(text):
+        if _past_event_or_frequency(text, m.start(), m.end()):
+            continue
         n = en_number(m.group(1))
         unit = m.group(2).rstrip("s")
         if n is not None:
@@ -242,6 +259,8 @@ def durations_days(text: str) -> list[float]:
     for m in _ZH_DURATION.finditer(text):
         start = m.start()
         if start > 0 and text[start - 1] == "孕":  # 孕20周 is gestation
+            continue
+        if _past_event_or_frequency(text, m.start(), m.end()):
             continue
         n = zh_number(m.group(1))
         unit = m.group(2).replace("个", "")

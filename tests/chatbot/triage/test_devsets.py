@@ -68,3 +68,13 @@ def test_real_screen_hits_become_reasons(engine):
     assert any(r.kind == "red_flag" and r.acuity <= 2 for r in result.reasons)
     calm = engine.assess(Intake("runny nose for two days"), with_evidence=False)
     assert calm.red_flags == [] and not calm.warnings
+
+
+def test_blind_round_7_after_its_fixes_keeps_its_floor(engine):
+    # Round 7 (written outside the project) scored 0.667 / em recall 0.74 at freeze (docs/TRIAGE.md);
+    # these are floors on it as tuning data now, not a claim about unseen text (round 8 is that).
+    rows = load_vignettes(EVAL / "triage_holdout7.jsonl")
+    assert len(rows) == 150 and all(len(r.get("why", "")) > 20 for r in rows)
+    result = evaluate(engine, rows)
+    assert result["emergency_recall"] == 1.0, result["errors"]
+    assert result["accuracy"] >= 0.85 and result["per_class_recall"]["sc"] >= 0.6, result["errors"]

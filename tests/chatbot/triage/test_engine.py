@@ -247,3 +247,49 @@ def test_a_written_or_measured_temperature_counts_as_fever(engine):
 ])
 def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
     assert assess(engine, text).disposition == disposition
+
+
+# Classes that blind clinical round 7 (data/eval/triage_holdout7.jsonl) found wrong, in new wording.
+# Levels from the guidance each presentation names (NHS conditions pages, NICE NG232 head injury,
+# Ottawa ankle rules, NHS sepsis / HUS / intussusception / anaphylaxis / suicide pages).
+@pytest.mark.parametrize("text,level", [
+    # emergencies that looked mild
+    ("70M, aching left eye since the evening, sees haloes round street lamps, vomited twice", "em"),
+    ("患者女，66岁，左眼胀痛，看灯有彩虹圈，伴恶心呕吐", "em"),
+    ("3yo girl had bloody diarrhoea four days ago, now pale and sleepy and hasn't had a wet nappy since the morning", "em"),
+    ("患儿5岁，上周血便，今天面色苍白、尿很少", "em"),
+    ("81F on rivaroxaban knocked her forehead on a cupboard door, small graze, feels well", "em"),
+    ("患者男，85岁，跌倒后左髋痛，左腿缩短外旋，不能站立", "em"),
+    ("患者女，19岁，脐周痛半天后转移至右下腹，按压痛明显", "em"),
+    ("孩子3岁，家里的纽扣电池不见了一颗，怀疑被吞了，现在没什么不适", "em"),
+    ("8-month-old screaming in bouts, draws his legs up, then quiet; vomited and passed a jelly-like red stool", "em"),
+    ("30F, 38/40, primip, headache and flashing lights since this morning, feet and face swollen", "em"),
+    ("19M with a known peanut allergy, ate satay 15 min ago, lips tingling and voice going hoarse", "em"),
+    ("60M on naproxen, three black, tarry, smelly stools since yesterday, dizzy on standing", "em"),
+    ("his wife says he has been saving up his tablets and plans to take them all tonight", "em"),
+    # not emergencies the rules had sent to the emergency department
+    ("患者男，58岁，今晨一次无痛性肉眼血尿，无尿痛，排尿通畅", "ne"),
+    ("29F, band-like headache after long shifts for 2 days, no fever, no stiff neck, eased with rest", "sc"),
+    # self-care the rules had sent to a doctor
+    ("患者男，30岁，打羽毛球崴了左脚踝，外侧肿，能走路，踝骨无压痛", "sc"),
+    ("患者女，35岁，炒菜时手背被热油溅到，发红刺痛，无水疱，已冲冷水", "sc"),
+    ("46M nicked his thumb with a bread knife, bleeding stopped with pressure, tetanus booster 2 years ago", "sc"),
+    ("患者男，40岁，切菜切到食指，按压后止血，5年前打过破伤风", "sc"),
+    ("33M, calves sore and tight since his first half marathon yesterday, no swelling, both the same size", "sc"),
+    ("患者女，27岁，入睡困难4天，最近工作压力大，白天有点累，无情绪低落", "sc"),
+    ("患者女，26岁，吃火锅后身上起了几个风团，发痒，无嘴唇肿胀，无胸闷", "sc"),
+    ("6yo hasn't done a poo for 2 days, tummy soft, eating and playing, no vomiting", "sc"),
+    ("患者女，31岁，连续熬夜后双侧头部紧箍样胀痛1天，无发热，无呕吐", "sc"),
+    ("25M felt light-headed for a few seconds when he stood up quickly after a hot bath, fine now", "sc"),
+])
+def test_blind_round_7_classes_in_new_wording(text, level):
+    from chatbot.app import make_triage_engine
+    from chatbot.settings import load_settings
+
+    real = _REAL_ENGINE.setdefault("engine", make_triage_engine(load_settings()))  # the real screen
+    result = assess(real, text)
+    given = {"emergency": "em", "urgent": "ne", "routine": "ne", "self_care": "sc"}[result.disposition]
+    assert given == level, codes(result)
+
+
+_REAL_ENGINE: dict = {}
