@@ -350,6 +350,10 @@ class TriageEngine:
         fever_days = days_near(ctx.text, fever_hit.start) if fever_hit else None
         if fever_days is None and ctx.onset_days is not None:
             fever_days = ctx.onset_days
+        if fever_days is None and fever and not fever_hit:
+            # a measured temperature with no fever word ("cough for 5 days, T 38.3"): the
+            # complaint's duration is the best estimate, and the longer reading is the safer one
+            fever_days = ctx.days
         child = ctx.age is not None and ctx.age < 16
         # fever lasting longer than the guidance allows
         fd = mods["fever_days_urgent"]

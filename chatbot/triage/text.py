@@ -46,7 +46,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
 # reaches further in clinical prose ("no fever, chills or night sweats").
 _EN_CUE = re.compile(
     r"(?<![a-z])(no|not|denies|denied|deny|denying|without|negative for|free of|absence of|never|nor|"
-    r"none|doesn't have|does not have|didn't have|did not have|hasn't had|has not had|haven't had|"
+    r"none|doesn't have|does not have|didn't|did not|hasn't had|has not had|haven't had|"
     r"no signs? of|no history of|ruled out|isn't|is not|wasn't|was not)(?![a-z])")
 _EN_BREAK = re.compile(
     r"[.;:!?]|(?<![a-z])(but|however|although|though|yet|except|has|have|had|having|reports?|"
@@ -295,7 +295,9 @@ _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up
          re.compile(r"(?:体温|发烧|发热|高烧|烧到|烧)\s*(?:到|达|是|有|为|:)?\s*(\d{2}(?:\.\d+)?)\s*(度|℃|°c)?"),
          re.compile(r"(\d{2}(?:\.\d+)?)\s*(度|℃)"),
          re.compile(r"(?:thermometer|reading|measured|temp\w*)\D{0,20}?(\d{2}\.\d)(?![0-9])()"),
-         re.compile(r"(?:温度计|体温计|量了|测了)\D{0,8}?(\d{2}(?:\.\d)?)()")]
+         re.compile(r"(?:温度计|体温计|量了|测了)\D{0,8}?(\d{2}(?:\.\d)?)()"),
+         # nurse notes: "T 38.3", "T:39", "T 37.9℃" (the range check below drops anything else)
+         re.compile(r"(?<![a-z])t\s*[:=]?\s*(\d{2}(?:\.\d)?)(?![\d.])\s*(℃|°c)?")]
 _SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
 _HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
 _BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")

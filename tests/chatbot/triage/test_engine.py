@@ -281,6 +281,13 @@ def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
     ("6yo hasn't done a poo for 2 days, tummy soft, eating and playing, no vomiting", "sc"),
     ("患者女，31岁，连续熬夜后双侧头部紧箍样胀痛1天，无发热，无呕吐", "sc"),
     ("25M felt light-headed for a few seconds when he stood up quickly after a hot bath, fine now", "sc"),
+    ("30F dizzy for a moment when she got up too fast from the sofa, didn't faint, no palpitations", "sc"),
+    ("4yo knocked his head on the slide, cried straight away, small bump, back to playing, no vomiting", "sc"),
+    ("患儿4岁，头磕到门框，马上就哭了，起了个小包，精神好，没有呕吐", "sc"),
+    ("4yo knocked his head on the slide, cried straight away, vomited twice since and is sleepy", "em"),
+    ("7-month-old, T 37.8 the evening after her jabs, feeding well, injection site a little red", "sc"),
+    ("患者男，28岁，有痔疮，大便后手纸上有一点鲜血，无黑便，无头晕", "sc"),
+    ("35M, productive cough for 6 days, T 38.4, HR 90, SpO2 97%", "ne"),
 ])
 def test_blind_round_7_classes_in_new_wording(text, level):
     from chatbot.app import make_triage_engine
