@@ -37,9 +37,11 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      "safety_holdout5.jsonl", "safety_holdout6.jsonl", "safety_holdout7.jsonl",
                      "safety_holdout8.jsonl", "safety_holdout9.jsonl", "safety_holdout10.jsonl",
                      # reported at freeze with detector emergency-lr-ed456f00, then training data
-                     "safety_holdout11.jsonl", "safety_holdout12.jsonl")
+                     "safety_holdout11.jsonl", "safety_holdout12.jsonl",
+                     # reported at freeze with detector emergency-lr-610331df, then training data
+                     "safety_holdout13.jsonl", "safety_holdout14.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout13.jsonl", "safety_holdout14.jsonl")
+FROZEN_ROUNDS = ("safety_holdout15.jsonl", "safety_holdout16.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
