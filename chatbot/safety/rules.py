@@ -323,7 +323,9 @@ def _parse_markers(m: Any, comp: _Compiler, path: Path) -> Markers:
 def _parse_normaliser(n: dict[str, Any]) -> Normaliser:
     """The normalise section: misspelling maps and the fuzzy-matching vocabulary."""
     return Normaliser.build(
-        {str(k): str(v) for k, v in (n.get("misspellings_en") or {}).items()},
+        # pinyin keys are ASCII: matched like the English fixes, on word boundaries
+        {str(k): str(v) for k, v in {**(n.get("misspellings_en") or {}),
+                                     **(n.get("misspellings_pinyin") or {})}.items()},
         {str(k): str(v) for k, v in (n.get("misspellings_zh") or {}).items()},
         _as_list(n.get("fuzzy_vocabulary"), "normalise.fuzzy_vocabulary"),
         _as_list(n.get("fuzzy_exceptions"), "normalise.fuzzy_exceptions"),
