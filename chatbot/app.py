@@ -16,7 +16,7 @@ from chatbot.llm import make_generator
 from chatbot.llm.base import Generator
 from chatbot.prompts import PromptLibrary
 from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
-from chatbot.settings import Settings, load_settings
+from chatbot.settings import PROJECT_ROOT, Settings, load_settings
 from chatbot.staff.admin import AdminService
 from chatbot.staff.auth import NurseAuth
 from chatbot.staff.nurse import NurseDesk
@@ -89,14 +89,23 @@ def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
 
 
 def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts: PromptLibrary | None = None,
-                       screen: SafetyScreen | None = None) -> TriageEngine:
+                       screen: SafetyScreen | None = None, encoders: EncoderPool | None = None) -> TriageEngine:
     """The triage engine with the project's red-flag screen (``screen`` shares an already built
-    one: one lexicon, loaded once) and the triage settings. Without a retriever it gives no
-    evidence passages."""
+    one: one lexicon, loaded once), the learned second opinion when ``triage.opinion_dir`` is set
+    (its encoder from ``encoders``, shared with the classifier and the detector) and the triage
+    settings. Without a retriever it gives no evidence passages."""
     prompts = prompts or PromptLibrary()
-    screen = screen or make_safety_screen(s, prompts)
+    encoders = encoders or EncoderPool()  # the detector and the opinion share one USE
+    screen = screen or make_safety_screen(s, prompts, encoders=encoders)
+    opinion = None
+    if s.triage.opinion_dir and str(s.triage.opinion_dir).strip():
+        from chatbot.triage.learned import LearnedTriage
+
+        folder = Path(s.triage.opinion_dir)
+        opinion = LearnedTriage(folder if folder.is_absolute() else PROJECT_ROOT / folder,
+                                similar_cases=s.triage.similar_cases, encoders=encoders)
     return TriageEngine(screen=None if isinstance(screen, NoSafetyScreen) else screen,
-                        retriever=retriever, prompts=prompts, settings=s.triage)
+                        retriever=retriever, prompts=prompts, settings=s.triage, opinion=opinion)
 
 
 def make_classifier(s: Settings, encoders: EncoderPool | None = None) -> Classifier:
@@ -133,7 +142,7 @@ def build_app(settings: Settings | None = None, *, generator: Generator | None =
     # One pool: the detector and the classifier share USE (loaded once, one encoding a message).
     encoders = EncoderPool()
     safety = make_safety_screen(s, prompts, encoders=encoders)
-    triage = make_triage_engine(s, retriever=retriever, prompts=prompts, screen=safety)
+    triage = make_triage_engine(s, retriever=retriever, prompts=prompts, screen=safety, encoders=encoders)
     classifier = classifier or make_classifier(s, encoders)
     router = Router(prompts, RoutingConfig(route_min_score=s.classifier.route_min_score,
                                            tone_min_score=s.classifier.tone_min_score,

@@ -191,6 +191,13 @@ class TriageSettings(BaseModel):
     chat_disposition: bool = Field(default=True, description=(
         "Add a one-line disposition (\"see a doctor today\" / \"可在家观察\") to patient-chat answers "
         "when the message describes the patient's own current symptoms."))
+    opinion_dir: Optional[Path] = Field(default=Path("data/models/triage"), description=(
+        "The learned second opinion (`medchat train triage`): labelled vignettes over USE "
+        "embeddings. It only raises a case the rules did not call an emergency to acuity 2 when "
+        "P(emergency) reaches its fixed threshold (reason kind `learned`), and shows the nearest "
+        "labelled cases; it never lowers a level. Empty = the rules alone. Measured in docs/TRIAGE.md."))
+    similar_cases: int = Field(default=3, ge=0, le=10, description=(
+        "Nearest labelled vignettes shown with a triage as \"similar cases\" (0 = none)."))
 
 EMERGENCY_NUMBERS = {"cn": "120", "us": "911", "eu": "112"}
 # Crisis lines, checked against public notices (docs/SAFETY_SOURCES.md): China's national

@@ -1,4 +1,4 @@
-"""Training: ``medchat train classifier`` and ``medchat finetune data|lora|export|merge``. The
+"""Training: ``medchat train classifier | safety | triage`` and ``medchat finetune data|lora|export|merge``. The
 training code lives in finetune/; these commands only pass options and print results."""
 
 from __future__ import annotations
@@ -101,6 +101,39 @@ def train_safety_cmd(
     # the lexicon alone: it cleans the real negatives and is the cross-validated OR partner
     lexicon = make_safety_screen(cli_settings(), enabled=True, detector=False)
     training.train_detector(cfg, screen=lexicon, log=typer.echo)
+    typer.echo(f"written: {out}")
+
+
+@train_app.command("triage")
+@cli_errors
+def train_triage_cmd(
+    out: Path = typer.Option(Path("data/models/triage"), "--out", help="Model directory to write."),
+    eval_dir: Optional[Path] = typer.Option(None, "--vignettes", help="Folder of triage_*.jsonl files (default data/eval)."),
+    c: float = typer.Option(4.0, "--c", help="Inverse L2 strength of the logistic-regression head."),
+    encoder: str = typer.Option("use-multilingual", "--encoder", help="Sentence encoder (knowledge_base embedder name)."),
+) -> None:
+    """Train the learned second opinion of nurse triage on the labelled vignettes (the frozen blind
+    round is not read); write the model with its fixed threshold, version and the
+    leave-one-round-out figures (rules alone vs rules + model on each outside-written round)."""
+    from chatbot.app import make_triage_engine
+    from chatbot.cli.common import cli_settings
+    from chatbot.triage.evaluation import evaluate
+
+    training = _training_module("finetune.triage.train")
+    kwargs: dict[str, Any] = {"out": out, "c": c, "encoder": encoder}
+    if eval_dir:
+        kwargs["eval_dir"] = eval_dir
+    cfg = _training_config(training.TriageTrainConfig, kwargs, None, False)
+    settings = cli_settings()
+    # the rules alone (no opinion) are the partner the figures compare against
+    rules = make_triage_engine(settings.model_copy(update={"triage": settings.triage.model_copy(
+        update={"opinion_dir": None})}))
+
+    def rules_given(rows: list[dict]) -> list[str]:
+        wrong = {e["id"]: e["given"] for e in evaluate(rules, rows)["errors"]}
+        return [wrong.get(r["id"], r["expected"]) for r in rows]
+
+    training.train_triage(cfg, rules_given=rules_given, log=typer.echo)
     typer.echo(f"written: {out}")
 
 

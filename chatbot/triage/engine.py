@@ -85,10 +85,12 @@ class _Ctx:
 
 class TriageEngine:
     def __init__(self, *, screen: RedFlagSource | None, retriever=None,
-                 prompts: PromptLibrary | None = None, settings=None) -> None:
+                 prompts: PromptLibrary | None = None, settings=None, opinion=None) -> None:
         """Cheap: rules are read on first use (or ``warm_up``). ``settings`` is the ``triage``
-        section (chatbot.settings.TriageSettings) or None for the defaults."""
+        section (chatbot.settings.TriageSettings) or None for the defaults. ``opinion``: the
+        learned second opinion (``chatbot.triage.learned.LearnedTriage``) or None."""
         self.screen = screen
+        self.opinion = opinion
         self.retriever = retriever
         self.prompts = prompts or PromptLibrary()
         self.settings = settings
@@ -108,12 +110,17 @@ class TriageEngine:
         self.rules  # noqa: B018 - loads and validates the rule files
         if self.retriever is not None and self._evidence_k() > 0:
             self.retriever.warm_up()
+        if self.opinion is not None:
+            self.opinion.warm_up()
 
     def _evidence_k(self) -> int:
         return int(getattr(self.settings, "evidence_passages", 3))
 
     # -- public --------------------------------------------------------------------------------
-    def assess(self, intake: Intake, lang: str | None = None, with_evidence: bool = True) -> TriageResult:
+    def assess(self, intake: Intake, lang: str | None = None, with_evidence: bool = True,
+               with_opinion: bool = True) -> TriageResult:
+        """The triage of one intake. ``with_opinion=False`` leaves the learned second opinion out
+        (patient chat: it was trained and measured on clinical vignettes, not chat messages)."""
         rules = self.rules
         raw = intake.complaint.strip()
         if intake.onset:
@@ -144,6 +151,15 @@ class TriageEngine:
         if not any(r.kind in ("vital", "red_flag", "complaint") for r in ctx.reasons):
             self._add(ctx, "uncertainty", "complaint_unrecognised", 4,
                       "triage.reason.uncertainty.unrecognised", department="general")
+        opinion = self.opinion.opinion(raw) if (self.opinion is not None and with_opinion) else None
+        if opinion is not None and opinion.emergency and 2 < min(r.acuity for r in ctx.reasons) < 5:
+            # one way only: the model raises a "see a doctor" result it finds to be a missed
+            # emergency; it never lowers a level, and leaves a self-care result alone (the rules
+            # sent it home on a matched self-care presentation with every disqualifier checked;
+            # raising those too cost self-care recall and caught no more emergencies on round 8)
+            p = round(opinion.probabilities["em"], 2)
+            self._add(ctx, "learned", "similar_cases_emergency", 2, "triage.reason.learned.emergency",
+                      value=p, department="emergency", p=p, version=opinion.version)
         acuity = min(r.acuity for r in ctx.reasons)
         department = self._department(ctx, acuity)
         disposition = ACUITY_TO_DISPOSITION[acuity]
@@ -153,7 +169,8 @@ class TriageEngine:
         result = TriageResult(acuity=acuity, disposition=disposition, department=department,
                               reasons=ctx.reasons, red_flags=red_flags, evidence=evidence, note="",
                               lang=lang, warnings=ctx.warnings, presentation=top.key if top else None,
-                              cn_level=ACUITY_TO_CN_LEVEL[acuity])
+                              cn_level=ACUITY_TO_CN_LEVEL[acuity],
+                              opinion=opinion.to_json() if opinion is not None else None)
         result.note = self.note(intake, result, ctx)
         return result
 
@@ -171,7 +188,7 @@ class TriageEngine:
         norm = normalise(text or "")
         if not norm or not find(norm, self.rules.modifiers["self_report"]):
             return None
-        result = self.assess(Intake(complaint=text), lang=lang, with_evidence=False)
+        result = self.assess(Intake(complaint=text), lang=lang, with_evidence=False, with_opinion=False)
         if not any(r.kind in ("complaint", "red_flag", "vital") for r in result.reasons):
             return None
         return {"level": result.disposition,
@@ -482,7 +499,7 @@ class TriageEngine:
 
 
 _KIND_ORDER = {"red_flag": 0, "vital": 1, "complaint": 2, "age": 3, "modifier": 4, "contradiction": 5,
-               "uncertainty": 6}
+               "uncertainty": 6, "learned": 7}
 
 
 def _fmt(value: Any) -> str:

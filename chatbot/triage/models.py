@@ -14,7 +14,7 @@ from chatbot.errors import MedChatError
 # Chinese four-level standard. Dispositions, most urgent first.
 DISPOSITIONS = ("emergency", "urgent", "routine", "self_care")
 ACUITY_TO_DISPOSITION = {1: "emergency", 2: "emergency", 3: "urgent", 4: "routine", 5: "self_care"}
-REASON_KINDS = ("vital", "red_flag", "complaint", "age", "modifier", "uncertainty", "contradiction")
+REASON_KINDS = ("vital", "red_flag", "complaint", "age", "modifier", "uncertainty", "contradiction", "learned")
 AVPU_LEVELS = {"A": "alert", "V": "voice", "P": "pain", "U": "unresponsive"}
 
 
@@ -203,10 +203,12 @@ class TriageResult:
     warnings: list[str] = field(default_factory=list)
     presentation: str | None = None   # the matched presentation key, if any
     cn_level: int = 4                  # 中国急诊预检分诊 level 1-4 (docs/TRIAGE.md)
+    opinion: dict | None = None        # the learned second opinion (chatbot.triage.learned), if on
 
     def to_json(self) -> dict[str, Any]:
         return {"acuity": self.acuity, "disposition": self.disposition,
                 "department": dict(self.department),
                 "reasons": [r.to_json(self.lang) for r in self.reasons],
                 "red_flags": list(self.red_flags), "evidence": list(self.evidence),
-                "note": self.note, "lang": self.lang, "warnings": list(self.warnings)}
+                "note": self.note, "lang": self.lang, "warnings": list(self.warnings),
+                "opinion": self.opinion}

@@ -184,7 +184,7 @@ def test_note_is_a_bilingual_template(engine):
 def test_to_json_contract(engine):
     data = assess(engine, "crushing chest pain").to_json()
     assert set(data) == {"acuity", "disposition", "department", "reasons", "red_flags", "evidence",
-                         "note", "lang", "warnings"}
+                         "note", "lang", "warnings", "opinion"}
     assert set(data["reasons"][0]) == {"kind", "code", "acuity", "text", "value"}
     assert set(data["department"]) == {"key", "en", "zh"}
 

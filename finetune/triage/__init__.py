@@ -1,0 +1,1 @@
+"""Training of the learned triage second opinion (``chatbot.triage.learned``)."""
