@@ -199,6 +199,11 @@ class TriageSettings(BaseModel):
     similar_cases: int = Field(default=3, ge=0, le=10, description=(
         "Nearest labelled vignettes shown with a triage as \"similar cases\" (0 = none)."))
 
+    @field_validator("opinion_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
 EMERGENCY_NUMBERS = {"cn": "120", "us": "911", "eu": "112"}
 # Crisis lines, checked against public notices (docs/SAFETY_SOURCES.md): China's national
 # psychological assistance line 12356 (NHC notice of Dec 2024, connected nationwide by 1 May 2025;

@@ -61,3 +61,12 @@ def test_project_relative_paths_read_the_same_on_every_machine(tmp_path):
         assert project_relative(link / "x.json") == "data/cache/.relative-test-link/x.json"
     finally:
         link.unlink()
+
+
+def test_an_empty_model_folder_turns_the_learned_triage_opinion_off(monkeypatch):
+    from chatbot.app import make_triage_engine
+
+    assert make_triage_engine(load_settings()).opinion is not None
+    monkeypatch.setenv("MEDCHAT_TRIAGE__OPINION_DIR", "")
+    s = load_settings()
+    assert s.triage.opinion_dir is None and make_triage_engine(s).opinion is None
