@@ -237,7 +237,7 @@ class SafetySettings(BaseModel):
         "one fixed safety question), written by `medchat train safety`; empty = the lexicon alone."))
     lexicon_veto_below: float = Field(default=0.05, ge=0.0, lt=0.3, description=(
         "A lexicon hit whose detector score is below this asks the safety question instead of "
-        "escalating (self-harm hits always escalate); 0 = every lexicon hit escalates. On six blind "
+        "escalating (self-harm hits and a child's ingestions always escalate); 0 = every lexicon hit escalates. On six blind "
         "rounds 0.05 turned 1 of 828 caught emergencies into a question and 27 of 55 false alarms."))
 
     @field_validator("emergency_number")

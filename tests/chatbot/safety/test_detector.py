@@ -204,6 +204,9 @@ def test_a_lexicon_hit_the_detector_is_sure_about_asks_instead(tmp_path):
     assert r.detector["vetoed_rule_ids"] and r.detector["score"] < 0.05
     # self-harm always escalates: the crisis line is never withheld
     assert screen.screen("I want to end my life tonight", "en").emergency
+    # so does a child's ingestion, in either language (minutes matter for batteries and magnets)
+    assert screen.screen("孩子误服了老鼠要 吃了一小包", "zh").emergency
+    assert screen.screen("my 2 year old swallowed a button battery", "en").emergency
     # the veto is a setting: 0 turns it off
     off = RedFlagScreen(SafetySettings(lexicon_veto_below=0.0),
                         detector=EmergencyDetector(tmp_path / "sure", embedder=ZeroEmbedder()))
