@@ -128,7 +128,7 @@ class TriageOpinionModel:
         (out_dir / CONFIG_FILE).write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, model_dir: Path) -> "TriageOpinionModel":
+    def load(cls, model_dir: Path) -> TriageOpinionModel:
         model_dir = Path(model_dir)
         cfg, a = read_artifact(model_dir, FORMAT_VERSION, TriageModelError, "learned triage", TRAIN_HINT)
         try:

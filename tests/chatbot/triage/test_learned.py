@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 from chatbot.cli import app
 from chatbot.prompts import PromptLibrary
 from chatbot.triage import Intake, TriageEngine
-from chatbot.triage.learned import (CLASSES, LearnedTriage, Opinion, SimilarCase, TriageModelError,
-                                    TriageOpinionModel)
+from chatbot.triage.learned import CLASSES, LearnedTriage, Opinion, SimilarCase, TriageModelError, TriageOpinionModel
 
 from .conftest import KeywordScreen
 

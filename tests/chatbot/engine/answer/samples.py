@@ -33,3 +33,15 @@ ZH_HBP = passage(1, "高血压饮食上要注意什么？\n高血压患者要低
 
 ZH_DM = passage(2, "糖尿病患者可以适量吃含糖量低的水果，比如苹果、柚子，应在两餐之间吃，并监测血糖。"
                    "每次服用二甲双胍2片。", lang="zh", title="糖尿病饮食")
+
+
+def quoted_lines(text: str) -> list[tuple[str, int]]:
+    """(sentence without its marker, n) for every quoted line of an extractive or composed answer."""
+    from chatbot.engine.answer.citations import find_citations
+
+    out = []
+    for line in text.splitlines():
+        found = find_citations(line)
+        if found:
+            out.append((line.rsplit("[", 1)[0].strip(), found[0]))
+    return out

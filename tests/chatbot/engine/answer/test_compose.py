@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.answer import compose_answer, find_citations, names_the_topic, question_types
+from chatbot.engine.answer import compose_answer, names_the_topic, question_types
 from knowledge_base.records import Passage
-from tests.chatbot.engine.answer.samples import PROMPTS
+from tests.chatbot.engine.answer.samples import PROMPTS, quoted_lines
 
 
 def _p(n: int, text: str, section: str, title: str = "Type 2 Diabetes", lang: str = "en") -> Passage:
@@ -46,19 +46,12 @@ def test_the_classifier_hint_joins_last_and_is_not_repeated():
     assert question_types("gout", "en", hint="causes") == ["causes"]
 
 
-def _quoted(text: str) -> list[tuple[str, int]]:
-    out = []
-    for line in text.splitlines():
-        found = find_citations(line)
-        if found:
-            out.append((line.rsplit("[", 1)[0].strip(), found[0]))
-    return out
 
 
 def test_a_symptoms_question_gets_the_symptoms_section_not_the_first_passage():
     passages = [DM_INFO, DM_SYMPTOMS, DM_TREAT]
     text = compose_answer("What are the symptoms of type 2 diabetes?", "en", passages, PROMPTS)
-    quoted = _quoted(text)
+    quoted = quoted_lines(text)
     assert text.splitlines()[0] == PROMPTS.text("en", "answer.extractive_intro")
     # The whole symptoms section, in reading order, each line citing [2]; verbatim.
     assert [s for s, n in quoted if n == 2] == [
@@ -73,7 +66,7 @@ def test_a_symptoms_question_gets_the_symptoms_section_not_the_first_passage():
 
 def test_two_types_in_one_question_quote_both_sections_in_the_question_order():
     passages = [DM_INFO, DM_SYMPTOMS, DM_TREAT]
-    quoted = _quoted(compose_answer("How is type 2 diabetes treated, and what are its symptoms?", "en",
+    quoted = quoted_lines(compose_answer("How is type 2 diabetes treated, and what are its symptoms?", "en",
                                     passages, PROMPTS))
     ns = [n for _, n in quoted]
     assert 3 in ns and 2 in ns and ns.index(3) < ns.index(2)
@@ -82,7 +75,7 @@ def test_two_types_in_one_question_quote_both_sections_in_the_question_order():
 def test_the_topic_of_passage_one_wins_over_another_documents_matching_section():
     # [2] is a symptoms section too, of gout: the question is about [1]'s topic, answered in [3].
     passages = [DM_INFO, GOUT_SYMPTOMS, DM_SYMPTOMS]
-    quoted = _quoted(compose_answer("what are the symptoms of type 2 diabetes", "en", passages, PROMPTS))
+    quoted = quoted_lines(compose_answer("what are the symptoms of type 2 diabetes", "en", passages, PROMPTS))
     assert quoted[0] == ("Symptoms of type 2 diabetes include increased thirst and urination.", 3)
     assert all(n != 2 for _, n in quoted)                         # gout shares no topic word
 
@@ -90,14 +83,14 @@ def test_the_topic_of_passage_one_wins_over_another_documents_matching_section()
 def test_a_matching_section_in_the_top_three_moves_the_focus_when_one_has_none():
     # [1]'s document has no symptoms section here; [2] answers the type and becomes the focus.
     passages = [DM_TREAT, GOUT_SYMPTOMS]
-    quoted = _quoted(compose_answer("what are the symptoms of gout", "en", passages, PROMPTS))
+    quoted = quoted_lines(compose_answer("what are the symptoms of gout", "en", passages, PROMPTS))
     assert quoted[0] == ("Gout attacks cause sudden severe joint pain, often in the big toe.", 2)
 
 
 def test_the_budget_caps_the_number_of_units():
     long = _p(1, " ".join(f"Symptom number {i} of this disease is a distinct complaint." for i in range(20)),
               "symptoms")
-    quoted = _quoted(compose_answer("What are the symptoms?", "en", [long], PROMPTS))
+    quoted = quoted_lines(compose_answer("What are the symptoms?", "en", [long], PROMPTS))
     assert 3 <= len(quoted) <= 6
 
 
@@ -106,7 +99,7 @@ def test_duplicate_sentences_of_two_chunks_are_quoted_once():
            title="Insomnia")
     b = _p(2, "Good sleep habits help most people. Cognitive behavioural therapy is the first treatment.",
            "treatment", title="Insomnia")
-    quoted = _quoted(compose_answer("How is insomnia treated?", "en", [a, b], PROMPTS))
+    quoted = quoted_lines(compose_answer("How is insomnia treated?", "en", [a, b], PROMPTS))
     sentences = [s for s, _ in quoted]
     assert sentences.count("Good sleep habits help most people.") == 1
     assert "Cognitive behavioural therapy is the first treatment." in sentences
@@ -115,7 +108,7 @@ def test_duplicate_sentences_of_two_chunks_are_quoted_once():
 def test_a_chinese_question_over_english_pages_says_the_quotes_are_english():
     text = compose_answer("2型糖尿病有什么症状？", "zh", [DM_INFO, DM_SYMPTOMS], PROMPTS)
     assert text.splitlines()[0] == PROMPTS.text("zh", "answer.extractive_other_language")
-    assert ("Symptoms of type 2 diabetes include increased thirst and urination.", 2) in _quoted(text)
+    assert ("Symptoms of type 2 diabetes include increased thirst and urination.", 2) in quoted_lines(text)
 
 
 def test_a_chinese_question_over_chinese_passages():
@@ -123,7 +116,7 @@ def test_a_chinese_question_over_chinese_passages():
             "", title="失眠", lang="zh")
     text = compose_answer("最近总是失眠怎么办？", "zh", [zh], PROMPTS)
     assert text.splitlines()[0] == PROMPTS.text("zh", "answer.extractive_intro")
-    quoted = _quoted(text)
+    quoted = quoted_lines(text)
     assert len(quoted) >= 2 and all(s in zh.text for s, _ in quoted)
 
 

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from chatbot.engine.answer.citations import find_citations
 from chatbot.engine.answer.extractive import extractive_answer
-from tests.chatbot.engine.answer.samples import ASTHMA, GLAUCOMA, GOUT, PROMPTS, ZH_DM, ZH_HBP, passage
-
-
-def _quoted_sentences(text: str) -> list[tuple[str, int]]:
-    """(sentence without its marker, n) for every quoted line."""
-    out = []
-    for line in text.splitlines():
-        found = find_citations(line)
-        if found:
-            out.append((line.rsplit("[", 1)[0].strip(), found[0]))
-    return out
+from tests.chatbot.engine.answer.samples import ASTHMA, GLAUCOMA, GOUT, PROMPTS, ZH_DM, ZH_HBP, passage, quoted_lines
 
 
 def test_extractive_answer_en_quotes_matching_sentences_verbatim():
@@ -22,7 +11,7 @@ def test_extractive_answer_en_quotes_matching_sentences_verbatim():
     text = extractive_answer("What causes gout? Is it uric acid?", "en", passages, PROMPTS)
     lines = text.splitlines()
     assert lines[0] == PROMPTS.text("en", "answer.extractive_intro")
-    quoted = _quoted_sentences(text)
+    quoted = quoted_lines(text)
     assert 1 <= len(quoted) <= 3
     for sentence, n in quoted:
         assert sentence in passages[n - 1].text            # verbatim, from the passage it cites
@@ -34,7 +23,7 @@ def test_extractive_answer_en_quotes_matching_sentences_verbatim():
 def test_extractive_answer_zh_question_over_english_passages_says_so():
     text = extractive_answer("青光眼早期有什么症状？", "zh", [GLAUCOMA, GOUT], PROMPTS)
     assert text.splitlines()[0] == PROMPTS.text("zh", "answer.extractive_other_language")
-    quoted = _quoted_sentences(text)
+    quoted = quoted_lines(text)
     assert ("Early glaucoma has no symptoms; later, side vision is lost.", 1) in quoted
     assert all(sentence in [GLAUCOMA, GOUT][n - 1].text for sentence, n in quoted)
 
@@ -43,7 +32,7 @@ def test_extractive_answer_zh_over_zh_passages_uses_the_plain_intro():
     text = extractive_answer("糖尿病人能吃水果吗？", "zh", [ZH_HBP, ZH_DM], PROMPTS)
     assert text.splitlines()[0] == PROMPTS.text("zh", "answer.extractive_intro")
     assert ("糖尿病患者可以适量吃含糖量低的水果，比如苹果、柚子，应在两餐之间吃，并监测血糖。", 2) in \
-        _quoted_sentences(text)
+        quoted_lines(text)
 
 
 def test_extractive_answer_keeps_a_list_with_its_intro():
