@@ -41,9 +41,11 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      # reported at freeze with detector emergency-lr-610331df, then training data
                      "safety_holdout13.jsonl", "safety_holdout14.jsonl",
                      # reported at freeze with detector emergency-lr-93fbc294, then training data
-                     "safety_holdout15.jsonl", "safety_holdout16.jsonl")
+                     "safety_holdout15.jsonl", "safety_holdout16.jsonl",
+                     # reported at freeze with detector emergency-lr-b1bb504a, then training data
+                     "safety_holdout17.jsonl", "safety_holdout18.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout17.jsonl", "safety_holdout18.jsonl")
+FROZEN_ROUNDS = ("safety_holdout19.jsonl", "safety_holdout20.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
