@@ -43,9 +43,11 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      # reported at freeze with detector emergency-lr-93fbc294, then training data
                      "safety_holdout15.jsonl", "safety_holdout16.jsonl",
                      # reported at freeze with detector emergency-lr-b1bb504a, then training data
-                     "safety_holdout17.jsonl", "safety_holdout18.jsonl")
+                     "safety_holdout17.jsonl", "safety_holdout18.jsonl",
+                     # reported at freeze with detector emergency-lr-880cc6aa, then training data
+                     "safety_holdout19.jsonl", "safety_holdout20.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout19.jsonl", "safety_holdout20.jsonl")
+FROZEN_ROUNDS = ("safety_holdout21.jsonl", "safety_holdout22.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
