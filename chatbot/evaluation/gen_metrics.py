@@ -110,8 +110,9 @@ def _is_no_evidence(text: str, prompts: PromptLibrary) -> bool:
 def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: dict[int, str],
                  citations: list[int], flags: list[str], answerable: bool | None,
                  reference: str | None, latency_ms: float,
-                 prompts: PromptLibrary | None = None) -> dict:
-    """One metrics row. None means "not applicable" (``summarise`` skips it)."""
+                 prompts: PromptLibrary | None = None, expect_emergency: bool | None = None) -> dict:
+    """One metrics row. None means "not applicable" (``summarise`` skips it). ``expect_emergency``:
+    the item is an emergency by design (its banner is then no false alarm)."""
     prompts = prompts or PromptLibrary()
     markers = list(dict.fromkeys([*find_citations(answer_text), *citations]))
     body = strip_boilerplate(answer_text, prompts)
@@ -148,6 +149,8 @@ def score_answer(*, question: str, lang: str, answer_text: str, passages_by_n: d
         "key_fact_recall": (0.0 if says_no_source else key_fact_recall(body, reference, lang))
         if reference else None,
         "answer_length": 0 if says_no_source else answer_length(body, lang),
+        # the red-flag banner on an ordinary question (the issue's "Is there a sleep apnea surgery?")
+        "false_emergency": None if expect_emergency else int("emergency" in flags),
         "latency_ms": float(latency_ms),
     }
 
@@ -164,6 +167,7 @@ def score_model_text(*, question: str, lang: str, model_text: str, passages_by_n
                        latency_ms=latency_ms, prompts=prompts)
     row["fallback"] = None
     row["answered"] = None  # the model's own refusal is what over_refusal counts there
+    row["false_emergency"] = None  # the screen runs before the model
     row["empty"] = int(not model_text.strip())
     return row
 

@@ -72,7 +72,7 @@ def run_generation_eval(app, path: Path, limit: int = 0) -> dict[str, Any]:
             question=item["question"], lang=item.get("lang") or result.lang,
             answer_text=result.answer, passages_by_n=passages_by_n, citations=cited,
             flags=result.flags, answerable=item.get("answerable"), reference=item.get("reference"),
-            latency_ms=latency)
+            latency_ms=latency, expect_emergency=item.get("emergency"))
         row["lang"] = item.get("lang") or result.lang
         rows.append(row)
         baseline_rows.append(gen_metrics.score_baseline(

@@ -64,6 +64,7 @@ def test_score_answer_good_answer():
         "rouge_l": 1.0,             # the disclaimer is not compared with the reference either
         "key_fact_recall": 1.0,
         "answer_length": 7,         # "Gout is caused by uric acid crystals": 7 words, no disclaimer
+        "false_emergency": 0,       # no red-flag banner on this ordinary question
         "latency_ms": 1234.5,
     }
 
@@ -199,6 +200,12 @@ def test_a_refusal_scores_nothing_against_the_reference(lang):
 def test_a_banner_or_a_question_back_is_not_an_answer(flags):
     assert _row(flags=flags)["answered"] == 0
     assert _row(flags=flags, answerable=False, reference=None)["answered"] is None
+
+
+def test_a_banner_on_an_ordinary_question_is_a_false_emergency_not_on_an_expected_one():
+    assert _row(flags=["emergency"])["false_emergency"] == 1
+    assert _row(flags=["emergency"], expect_emergency=True)["false_emergency"] is None
+    assert _row(flags=["safety_question"])["false_emergency"] == 0   # asking is not escalating
 
 
 def test_the_top_passage_baseline_never_refuses():
