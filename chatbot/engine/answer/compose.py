@@ -96,19 +96,24 @@ class _Unit:
     lang: str
 
 
-def _focus(passages: Sequence[Passage], types: list[str]) -> tuple[str, list[tuple[int, Passage]]]:
+def _focus(question: str, lang: str, passages: Sequence[Passage],
+           types: list[str]) -> tuple[str, list[tuple[int, Passage]]]:
     """The focus document's title and the passages the answer quotes, best first: those of the
     focus document ordered by the question's types, then the rest of the top passages by rank.
     The focus is the document of passage [1] when one of its passages answers the question's type
-    (rank 1 is retrieval's best guess of the topic); else the first of the top three whose section
-    answers it; else passage [1]'s."""
+    (rank 1 is retrieval's best guess of the topic); else a top passage whose title the question
+    names (a page on exactly what was asked beats another topic's matching section: "adult acne
+    treatment" once quoted a cardiogenic-shock page's treatment section); else the first of the top
+    three whose section answers it; else passage [1]'s."""
     top = list(enumerate(passages[:COMPOSE_TOP_PASSAGES], start=1))
     first = top[0][1]
     matching = [p for n, p in top if p.section in types]
     same_topic = [p for p in matching if p.title == first.title]
+    qtokens = question_tokens(question, lang)
+    named = [p for n, p in top if _names(qtokens, p)]
     # Only the top three may move the topic away from [1]: lower passages are weaker matches.
     near = [p for n, p in top if n <= 3 and p.section in types]
-    focus = (same_topic or near or [first])[0]
+    focus = (same_topic or named or near or [first])[0]
     order = {t: i for i, t in enumerate(types)}
     same_doc = [(n, p) for n, p in top if p.title == focus.title]
     same_doc.sort(key=lambda np: (order.get(np[1].section, len(order)), np[0]))
@@ -169,7 +174,7 @@ def compose_answer(question: str, lang: str, passages: Sequence[Passage], prompt
     if not passages:
         return prompts.text(lang, "answer.generation_failed")
     types = question_types(question, lang, hint)
-    focus, ranked = _focus(passages, types)
+    focus, ranked = _focus(question, lang, passages, types)
     picked = _within_budget(_units(question, lang, focus, ranked, types), lang)
     if not picked:
         return extractive_answer(question, lang, passages, prompts)
@@ -191,9 +196,11 @@ def names_the_topic(question: str, lang: str, passages: Sequence[Passage]) -> bo
     It is the evidence that a model's "no reliable source" is wrong: the library has a page on
     exactly what was asked."""
     qtokens = question_tokens(question, lang)
-    for p in passages[:COMPOSE_TOP_PASSAGES]:
-        plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
-        title = content_tokens(p.title)
-        if title and len(title) <= MAX_TOPIC_WORDS and title <= qtokens[plang]:
-            return True
-    return False
+    return any(_names(qtokens, p) for p in passages[:COMPOSE_TOP_PASSAGES])
+
+
+def _names(qtokens: dict, p: Passage) -> bool:
+    """Every content word of ``p``'s (short) title is a word of the question, in ``p``'s language."""
+    plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
+    title = content_tokens(p.title)
+    return bool(title) and len(title) <= MAX_TOPIC_WORDS and title <= qtokens[plang]

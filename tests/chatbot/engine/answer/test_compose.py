@@ -138,3 +138,16 @@ def test_no_passages_is_the_generation_failed_message_not_an_invented_answer():
 ])
 def test_names_the_topic(question, lang, passages, expected):
     assert names_the_topic(question, lang, passages) is expected
+
+
+def test_a_page_on_the_named_topic_is_the_focus_over_another_topics_matching_section():
+    # "adult acne" names passage [1]'s title; [2] is another topic whose *treatment* section
+    # matches the question's type. The answer is about acne, not about cardiogenic shock.
+    acne = _p(1, "Acne is a common skin disease that causes pimples. Pimples form when hair follicles "
+                 "under your skin clog up.", "information", title="Acne")
+    shock = _p(2, "Surgery to repair a break in the wall that separates the heart's chambers. This break "
+                  "is called a septal rupture.", "treatment", title="Cardiogenic Shock")
+    quoted = quoted_lines(compose_answer("What is the best way to treat adult acne? I'm 34.", "en",
+                                         [acne, shock], PROMPTS))
+    assert quoted[0] == ("Acne is a common skin disease that causes pimples.", 1)
+    assert all(n == 1 for _, n in quoted)
