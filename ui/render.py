@@ -133,12 +133,41 @@ def triage_card_html(result: dict, lang: str, t: Translate) -> str:
         f'<p><strong>{esc(t(lang, "ui.nurse.department"))}:</strong> {esc(dep_text)}</p>',
         f'<h4>{esc(t(lang, "ui.nurse.reasons"))}</h4><ul class="mc-reasons">{reasons}</ul>',
     ]
+    understood = _understood_html(result.get("understood") or {}, lang, t)
+    if understood:
+        parts.append(f'<h4>{esc(t(lang, "ui.nurse.understood"))}</h4>{understood}')
+    similar = (result.get("opinion") or {}).get("similar_cases") or []
+    if similar:
+        items = "".join(f'<li><code>{esc(c.get("expected"))}</code> {esc(c.get("text"))} '
+                        f'({esc(c.get("similarity"))})</li>' for c in similar)
+        parts.append(f'<h4>{esc(t(lang, "ui.nurse.similar_cases"))}</h4><ul class="mc-similar">{items}</ul>')
     if evidence:
         parts.append(f'<h4>{esc(t(lang, "ui.nurse.evidence"))}</h4><ol class="mc-evidence">{evidence}</ol>')
     if warnings:
         parts.append(f'<h4>{esc(t(lang, "ui.nurse.warnings"))}</h4><ul>{warnings}</ul>')
     parts.append("</div>")
     return "".join(parts)
+
+
+_UNDERSTOOD_FIELDS = ("age", "sex", "pregnant", "vitals", "duration_days", "presentations", "risk_factors",
+                      "negatives")
+
+
+def _understood_html(understood: dict, lang: str, t: Translate) -> str:
+    """The intake as the engine read it, one row per field it found (empty fields left out)."""
+    rows = []
+    for key in _UNDERSTOOD_FIELDS:
+        value = understood.get(key)
+        if value in (None, "", [], {}, False):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif value is True:
+            value = t(lang, "ui.nurse.understood.yes")
+        rows.append(f'<tr><th>{esc(t(lang, f"ui.nurse.understood.{key}"))}</th><td>{esc(value)}</td></tr>')
+    return f'<table class="mc-understood">{"".join(rows)}</table>' if rows else ""
 
 
 def triage_rows(records: list[dict], lang: str) -> list[list[Any]]:

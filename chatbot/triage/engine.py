@@ -36,6 +36,7 @@ from chatbot.triage.text import (
     find_all,
     find_negated,
     normalise,
+    stated_negatives,
     vitals_in_text,
 )
 from knowledge_base.errors import DomainError
@@ -170,7 +171,8 @@ class TriageEngine:
                               reasons=ctx.reasons, red_flags=red_flags, evidence=evidence, note="",
                               lang=lang, warnings=ctx.warnings, presentation=top.key if top else None,
                               cn_level=ACUITY_TO_CN_LEVEL[acuity],
-                              opinion=opinion.to_json() if opinion is not None else None)
+                              opinion=opinion.to_json() if opinion is not None else None,
+                              understood=self._understood(ctx))
         result.note = self.note(intake, result, ctx)
         return result
 
@@ -216,6 +218,18 @@ class TriageEngine:
         for pattern, plain in self.rules.modifiers.get("synonyms", {}).items():
             text = compile_pattern(pattern).sub(plain, text)
         return text
+
+    def _understood(self, ctx: _Ctx) -> dict[str, Any]:
+        """The intake as the rules read it, for the nurse to check against the case: age, sex,
+        pregnancy, vital signs (given or read from the text), the longest stated duration, the
+        presentations matched, the risk factors named and the findings stated as absent."""
+        risk = self.rules.modifiers.get("risk_factors", {})
+        text = f"{ctx.text} ; {ctx.comorbidity_text}"
+        return {"age": ctx.age, "sex": ctx.sex, "pregnant": ctx.pregnant,
+                "vitals": ctx.vitals.given(), "duration_days": ctx.days,
+                "presentations": [p.key for p, _ in ctx.presentations],
+                "risk_factors": [k for k, patterns in risk.items() if find(text, patterns)],
+                "negatives": stated_negatives(ctx.text)}
 
     def _text_sex(self, text: str) -> str | None:
         mods = self.rules.modifiers

@@ -204,6 +204,7 @@ class TriageResult:
     presentation: str | None = None   # the matched presentation key, if any
     cn_level: int = 4                  # 中国急诊预检分诊 level 1-4 (docs/TRIAGE.md)
     opinion: dict | None = None        # the learned second opinion (chatbot.triage.learned), if on
+    understood: dict = field(default_factory=dict)   # the intake as the engine read it (display)
 
     def to_json(self) -> dict[str, Any]:
         return {"acuity": self.acuity, "disposition": self.disposition,
@@ -211,4 +212,4 @@ class TriageResult:
                 "reasons": [r.to_json(self.lang) for r in self.reasons],
                 "red_flags": list(self.red_flags), "evidence": list(self.evidence),
                 "note": self.note, "lang": self.lang, "warnings": list(self.warnings),
-                "opinion": self.opinion}
+                "opinion": self.opinion, "understood": dict(self.understood)}

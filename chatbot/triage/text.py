@@ -165,6 +165,8 @@ _EN_AGE = [
     (re.compile(rf"(?<![a-z0-9]){_EN_NUM}[- ]?(years?|yrs?|months?|weeks?|days?)[- ]old"), None),
     (re.compile(r"(?<![a-z])(?:aged?|age:?)\s*(\d{1,3})(?![0-9])"), "year"),
     (re.compile(r"(?<![0-9])(\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs? old)(?![a-z])"), "year"),
+    # nurse notes open with age and sex: "68F, ...", "pt 45M c/o ..." (only there: "100m" is a run)
+    (re.compile(r"(?:^|[,;:(]\s*|\bpt\.?\s|\bpatient\s)(\d{1,3})\s?[fm](?![a-z0-9])"), "year"),
     (re.compile(r"(?<![0-9])(\d{1,3})\s*-?\s*(?:year|yr)s?(?![a-z])(?!\s*(?:ago|history|of|since))(?=.{0,12}(?:man|woman|male|female|boy|girl|patient|old))"), "year"),
 ]
 _ZH_AGE = [
@@ -327,3 +329,25 @@ def vitals_in_text(text: str) -> dict[str, float]:
         if m and low <= float(m.group(1)) <= high:
             out[name] = int(m.group(1)) if name == "pain" else float(m.group(1))
     return out
+
+
+# --- stated negatives, for "what the engine understood" ------------------------------------
+_EN_NEGATIVE = re.compile(r"(?<![a-z])(?:no|denies|denied|without|negative for|not)\s+((?:[a-z0-9/%-]+\s?){1,4}?)"
+                          r"(?=\s*(?:[,.;:!?]|$|\bor\b|\band\b|\bbut\b|\bsince\b))")
+_ZH_NEGATIVE = re.compile(r"(?:无|否认|没有|未见|不伴)((?:明显)?[\u4e00-\u9fff]{1,6}?)(?=[，,。；;、！？?]|$)")
+# what follows "not" that is a state, not a finding ("not breathing" is the finding itself)
+_NOT_A_NEGATIVE = re.compile(r"^(breathing|responding|responsive|waking|moving|able|sure|improving|better|"
+                             r"eating|drinking|feeding|passing|peeing|weeing|urine|wet|wees?|pees?|pulse|tears)\b")
+
+
+def stated_negatives(text: str) -> list[str]:
+    """The findings a vignette states as absent, as written ("fever" of "denies fever", "胸痛" of
+    "无胸痛", each item of "no X or Y"): shown to the nurse as read, not used to decide."""
+    found: list[str] = []
+    for m in _EN_NEGATIVE.finditer(text):
+        phrase = m.group(1).strip()
+        if phrase and not _NOT_A_NEGATIVE.match(phrase):
+            found.append(phrase)
+    for m in _ZH_NEGATIVE.finditer(text):
+        found.append(m.group(1))
+    return list(dict.fromkeys(found))

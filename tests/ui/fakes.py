@@ -54,7 +54,12 @@ class FakeNurse:
         "reasons": [{"kind": "vital", "code": "spo2_low", "acuity": 2, "text": "SpO2 88% <b>low</b>", "value": 88}],
         "red_flags": [], "evidence": [{"title": "Chest pain", "source": "NHS", "url": "javascript:alert(1)",
                                        "text": "<script>alert(1)</script>"}],
-        "note": "Draft: chest pain, SpO2 88%.", "lang": "en", "warnings": []})
+        "note": "Draft: chest pain, SpO2 88%.", "lang": "en", "warnings": [],
+        "understood": {"age": 68.0, "sex": "F", "pregnant": False, "vitals": {"spo2": 88.0},
+                       "duration_days": None, "presentations": ["chest_pain"],
+                       "risk_factors": ["anticoagulant"], "negatives": ["fever", "<i>cough</i>"]},
+        "opinion": {"similar_cases": [{"id": "c1", "expected": "em", "text": "67F <b>chest</b> pain",
+                                       "similarity": 0.8}]}})
     saved: list[tuple] = field(default_factory=list)
     forms: list[dict] = field(default_factory=list)
     fail: bool = False

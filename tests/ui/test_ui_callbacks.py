@@ -131,6 +131,10 @@ def test_assess_renders_the_card_escaped_and_save_stores_the_edited_note():
     assert 'data-acuity="2"' in card and "Emergency — now" in card and "spo2_low" in card
     assert "<b>low</b>" not in card and "&lt;b&gt;low&lt;/b&gt;" in card
     assert "<script>" not in card and "javascript:" not in card
+    # the intake as the engine read it, and the learned opinion's similar cases, escaped
+    assert "What the engine understood" in card and "Stated as absent" in card and "anticoagulant" in card
+    assert "&lt;i&gt;cough&lt;/i&gt;" in card and "Pregnant" not in card   # empty / false rows left out
+    assert "Similar labelled cases" in card and "67F &lt;b&gt;chest&lt;/b&gt; pain" in card
     assert note == "Draft: chest pain, SpO2 88%." and status == ""
     out = nurse.save(services, "tok", "en", "edited note", assessment, "")
     status, table = out[6:]

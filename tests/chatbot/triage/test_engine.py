@@ -184,7 +184,7 @@ def test_note_is_a_bilingual_template(engine):
 def test_to_json_contract(engine):
     data = assess(engine, "crushing chest pain").to_json()
     assert set(data) == {"acuity", "disposition", "department", "reasons", "red_flags", "evidence",
-                         "note", "lang", "warnings", "opinion"}
+                         "note", "lang", "warnings", "opinion", "understood"}
     assert set(data["reasons"][0]) == {"kind", "code", "acuity", "text", "value"}
     assert set(data["department"]) == {"key", "en", "zh"}
 
@@ -300,3 +300,21 @@ def test_blind_round_7_classes_in_new_wording(text, level):
 
 
 _REAL_ENGINE: dict = {}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("68F, discharged 9 days ago after a pneumonia admission, on apixaban for AF. L calf swelling x2d. "
+     "Denies chest pain, no fever.",
+     {"age": 68.0, "sex": "F", "risk_factors": {"recent_hospital_stay", "anticoagulant", "long_term_condition"},
+      "negatives": {"chest pain", "fever"}}),
+    ("患者男，66岁，肺癌化疗后第10天，发热半天，无咳嗽、无腹泻。",
+     {"age": 66.0, "sex": "M", "risk_factors": {"immunosuppression", "long_term_condition"},
+      "negatives": {"咳嗽", "腹泻"}}),
+])
+def test_the_result_says_what_the_engine_understood(engine, text, expected):
+    understood = assess(engine, text).to_json()["understood"]
+    assert understood["age"] == expected["age"] and understood["sex"] == expected["sex"]
+    assert set(understood["risk_factors"]) == expected["risk_factors"]
+    assert set(understood["negatives"]) == expected["negatives"]
+    # "no urine" is a finding, not a stated absence
+    assert "urine" not in assess(engine, "3yo, no urine since this morning, no fever").to_json()["understood"]["negatives"]

@@ -42,7 +42,7 @@ def test_missing_index_is_a_warning_not_a_failure(tmp_path):
 
 
 TRIAGE_KEYS = {"acuity", "disposition", "department", "reasons", "red_flags", "evidence", "note",
-               "lang", "warnings", "opinion"}
+               "lang", "warnings", "opinion", "understood"}
 
 
 def test_cli_triage_json_keys_exactly(built_index):
