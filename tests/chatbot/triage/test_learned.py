@@ -43,7 +43,9 @@ def trained(tmp_path):
             for i, t in enumerate(texts)]
     _write_vignettes(vignettes, "triage_dev.jsonl", rows)
     # the frozen blind round must never be read
-    _write_vignettes(vignettes, "triage_holdout9.jsonl", [{"id": "frozen-1", "text": "frozen text", "expected": "em"}])
+    from finetune.triage.train import FROZEN_ROUNDS
+
+    _write_vignettes(vignettes, FROZEN_ROUNDS[0], [{"id": "frozen-1", "text": "frozen text", "expected": "em"}])
     out = tmp_path / "model"
     result = runner.invoke(app, ["train", "triage", "--out", str(out), "--vignettes", str(vignettes),
                                  "--encoder", "hash:64"])
