@@ -98,7 +98,7 @@ def make_triage_engine(s: Settings, retriever: Retriever | None = None, prompts:
     encoders = encoders or EncoderPool()  # the detector and the opinion share one USE
     screen = screen or make_safety_screen(s, prompts, encoders=encoders)
     opinion = None
-    if s.triage.opinion_dir and str(s.triage.opinion_dir).strip():
+    if s.triage.opinion_dir:  # an empty setting is None (TriageSettings)
         from chatbot.triage.learned import LearnedTriage
 
         folder = Path(s.triage.opinion_dir)

@@ -113,6 +113,14 @@ class TriageOpinionModel:
         return [SimilarCase(str(self.cases[i]["id"]), str(self.cases[i]["expected"]),
                             str(self.cases[i]["text"]), float(sims[i])) for i in order]
 
+    def opinion(self, vector: np.ndarray, shown: int) -> Opinion:
+        """The opinion on one embedded complaint, ``shown`` nearest cases kept for the nurse.
+        The one place the decision rule lives: the engine and the training figures both use it."""
+        near = self.similar(vector, max(self.neighbours, shown))
+        em_near = sum(c.expected == "em" for c in near[:self.neighbours])
+        return Opinion(self.probabilities(vector), near[:shown], self.version, self.threshold_em,
+                       em_near, self.min_em_neighbours)
+
     def save(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = out_dir / (WEIGHTS_FILE + ".tmp.npz")
@@ -160,9 +168,6 @@ class LearnedTriage(LazyEncoderModel):
         return TriageOpinionModel.load(self.model_dir)
 
     def opinion(self, text: str) -> Opinion:
-        m = self.model
+        model = self.model  # first: loading the model is what brings its encoder
         vector = self._embedder.encode([(text or " ")[:MAX_CHARS]])[0]
-        near = m.similar(vector, max(m.neighbours, self.similar_cases))
-        em_near = sum(c.expected == "em" for c in near[:m.neighbours])
-        return Opinion(m.probabilities(vector), near[:self.similar_cases], m.version, m.threshold_em,
-                       em_near, m.min_em_neighbours)
+        return model.opinion(vector, self.similar_cases)

@@ -93,6 +93,19 @@ def _figures(given: list[str], expected: list[str]) -> dict:
     return out
 
 
+def _model(X: np.ndarray, cases: list[dict], cfg: TriageTrainConfig, *, version: str | None,
+           encoder: str = "") -> TriageOpinionModel:
+    """The head fitted on ``cases`` (rows of ``X``), with those cases as its neighbours; the version
+    is the weights' digest unless given."""
+    W, b = _fit(X, [c["expected"] for c in cases], cfg.c)
+    digest = hashlib.sha256(W.tobytes() + b.tobytes()).hexdigest()[:8]
+    return TriageOpinionModel(
+        encoder=encoder or cfg.encoder, dim=int(X.shape[1]), weights=W, bias=b, case_vectors=X,
+        cases=[{k: c[k] for k in ("id", "expected", "text")} for c in cases],
+        threshold_em=cfg.threshold_em, version=version or f"triage-lr-{digest}", meta={},
+        neighbours=cfg.neighbours, min_em_neighbours=cfg.min_em_neighbours)
+
+
 def leave_one_round_out(cases: list[dict], X: np.ndarray, cfg: TriageTrainConfig, rules_given) -> dict:
     """For each outside-written round: train without it, then rules alone vs rules + model on it.
     ``rules_given(rows) -> list[str]`` is the rule engine's level per vignette."""
@@ -102,18 +115,12 @@ def leave_one_round_out(cases: list[dict], X: np.ndarray, cfg: TriageTrainConfig
         if not test:
             continue
         train = [i for i, c in enumerate(cases) if c["file"] != name]
-        W, b = _fit(X[train], [cases[i]["expected"] for i in train], cfg.c)
-        z = X[test] @ W + b
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        p_em = (p / p.sum(axis=1, keepdims=True))[:, CLASSES.index("em")]
-        labels = np.array([cases[i]["expected"] for i in train])
-        nearest = np.argsort(-(X[test] @ X[train].T), axis=1, kind="stable")[:, :cfg.neighbours]
-        em_near = (labels[nearest] == "em").sum(axis=1)
+        fold = _model(X[train], [cases[i] for i in train], cfg, version="fold")
+        emergency = [fold.opinion(X[i], 0).emergency for i in test]
         rows = [{"id": cases[i]["id"], "text": cases[i]["text"], "expected": cases[i]["expected"]} for i in test]
         rules = rules_given(rows)
         # the engine's use: a "see a doctor" result (ne) is raised, self-care and em are kept
-        combined = ["em" if (r == "ne" and pe >= cfg.threshold_em and k >= cfg.min_em_neighbours) else r
-                    for r, pe, k in zip(rules, p_em, em_near)]
+        combined = ["em" if (r == "ne" and e) else r for r, e in zip(rules, emergency)]
         expected = [r["expected"] for r in rows]
         out[name] = {"rules": _figures(rules, expected), "rules_and_model": _figures(combined, expected)}
     return out
@@ -134,18 +141,12 @@ def train_triage(cfg: TriageTrainConfig, *, embedder=None, rules_given=None,
         f"(frozen, not read: {', '.join(FROZEN_ROUNDS)})")
     X = _unit(np.asarray(embedder.encode([c["text"][:MAX_CHARS] for c in cases]), dtype=np.float32))
     metrics = {"leave_one_round_out": leave_one_round_out(cases, X, cfg, rules_given) if rules_given else {}}
-    W, b = _fit(X, [c["expected"] for c in cases], cfg.c)
-    digest = hashlib.sha256(W.tobytes() + b.tobytes()).hexdigest()[:8]
     metrics["train_seconds"] = round(time.time() - started, 1)
-    model = TriageOpinionModel(
-        encoder=embedder.name, dim=int(X.shape[1]), weights=W, bias=b, case_vectors=X,
-        cases=[{k: c[k] for k in ("id", "expected", "text")} for c in cases],
-        threshold_em=cfg.threshold_em, version=f"triage-lr-{digest}", neighbours=cfg.neighbours,
-        min_em_neighbours=cfg.min_em_neighbours,
-        meta={"metrics": metrics, "training": {**asdict(cfg), "out": project_relative(Path(cfg.out)),
-                                                "eval_dir": project_relative(Path(cfg.eval_dir))},
-              "trained_on": {"vignettes": len(cases), "files": [p.name for p in vignette_files(cfg.eval_dir)],
-                             "by_label": {k: sum(c["expected"] == k for c in cases) for k in CLASSES}}})
+    model = _model(X, cases, cfg, version=None, encoder=embedder.name)
+    model.meta = {"metrics": metrics, "training": {**asdict(cfg), "out": project_relative(Path(cfg.out)),
+                                                    "eval_dir": project_relative(Path(cfg.eval_dir))},
+                  "trained_on": {"vignettes": len(cases), "files": [p.name for p in vignette_files(cfg.eval_dir)],
+                                 "by_label": {k: sum(c["expected"] == k for c in cases) for k in CLASSES}}}
     model.save(Path(cfg.out))
     log(json.dumps(metrics, indent=2))
     return metrics
