@@ -35,7 +35,7 @@ _END = r"(?:(?<=[a-z][a-z][a-z])s?(?![a-z])|(?<=[a-z])(?![a-z])|(?<![a-z]))"
 _REF = re.compile(r"\{@([a-z0-9_]+)\}")
 _NAMED = re.compile(r"\(\?P<[a-z_]+>")
 _RULE_KEYS = {"id", "category", "lang", "any", "with", "unless", "unless_scope", "ignore",
-              "min_count", "max_age_days", "min_temp_c", "source", "note", "examples"}
+              "min_count", "max_age_days", "min_temp_c", "source", "note", "examples", "never_vetoed"}
 
 
 class SafetyRulesError(MedChatError):
@@ -68,6 +68,7 @@ class Rule:
     miss_examples: tuple[str, ...]
     quick: re.Pattern[str] | None = None   # all triggers, no groups or boundaries: a cheap pre-check
     anchors: tuple[str, ...] | None = None  # literals, one of which is in every trigger match
+    never_vetoed: bool = False   # a hit always escalates, whatever the detector says
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,12 @@ def _parse_markers(m: Any, comp: _Compiler, path: Path) -> Markers:
         raise SafetyRulesError(f"{path}: bad marker pattern: {exc}") from exc
 
 
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SafetyRulesError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
 def _parse_normaliser(n: dict[str, Any]) -> Normaliser:
     """The normalise section: misspelling maps and the fuzzy-matching vocabulary."""
     return Normaliser.build(
@@ -372,7 +379,8 @@ def _parse_rule(r: dict[str, Any], rid: str, path: Path, comp: _Compiler,
         source=tuple(refs), note=str(r.get("note", "")),
         hit_examples=tuple(hits), miss_examples=tuple(misses),
         quick=comp.quick(_as_list(r.get("any"), f"{where}.any"), where),
-        anchors=comp.anchors(_as_list(r.get("any"), f"{where}.any"), where))
+        anchors=comp.anchors(_as_list(r.get("any"), f"{where}.any"), where),
+        never_vetoed=_flag(r.get("never_vetoed", False), f"{path}: {where}.never_vetoed"))
     if not rule.any:
         raise SafetyRulesError(f"{path}: {where}: needs at least one pattern in any")
     return rule

@@ -45,9 +45,7 @@ ANSWERS = ("yes", "no", "unsure")
 # Hits of these categories always escalate, whatever the detector says: a crisis line shown to
 # someone who was joking costs little, one withheld from someone who was not costs a life.
 NEVER_VETOED = frozenset({"self_harm"})
-# ... and so do a child's ingestions (button batteries, magnets, adult tablets): minutes matter, and
-# the detector read "孩子误服了老鼠要" (a homophone of 老鼠药, rat poison) as clear.
-NEVER_VETOED_RULES = frozenset({"poisoning.child_ingestion", "poisoning.child_ingestion_pronoun"})
+# Single rules can say so too (``never_vetoed: true`` in the rules file: a child's ingestions).
 _DAYS_PER = {"day": 1.0, "week": 7.0, "month": 30.4, "year": 365.0}
 
 
@@ -297,7 +295,10 @@ class RedFlagScreen:
     def _vetoed(self, found: list[RedFlagHit], detection: "Detection | None") -> bool:
         veto = self.settings.lexicon_veto_below
         return (detection is not None and veto > 0 and detection.score < veto
-                and not any(h.category in NEVER_VETOED or h.rule_id in NEVER_VETOED_RULES for h in found))
+                and not any(h.category in NEVER_VETOED or self._never_vetoed(h.rule_id) for h in found))
+
+    def _never_vetoed(self, rule_id: str) -> bool:
+        return any(r.never_vetoed for r in self.rules.rules if r.id == rule_id)
 
     def _escalate(self, found: list[RedFlagHit], lang: str, verdict: dict | None) -> ScreenResult:
         categories = list(dict.fromkeys(h.category for h in found))

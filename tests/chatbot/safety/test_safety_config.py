@@ -63,6 +63,7 @@ def _write(tmp_path: Path, mutate) -> Path:
     (lambda d: d["rules"][1].update(id=d["rules"][0]["id"]), "used twice"),
     (lambda d: d["rules"][0].update(any=["{@no_such_entry}"]), "unknown lexicon"),
     (lambda d: d["rules"][0].update(ignore=["everything"]), "ignore"),
+    (lambda d: d["rules"][0].update(never_vetoed="yes"), "never_vetoed must be true or false"),
     (lambda d: d.pop("markers"), "markers"),
 ])
 def test_malformed_rules_are_refused_with_the_reason(tmp_path, mutate, match):
