@@ -332,22 +332,26 @@ def vitals_in_text(text: str) -> dict[str, float]:
 
 
 # --- stated negatives, for "what the engine understood" ------------------------------------
-_EN_NEGATIVE = re.compile(r"(?<![a-z])(?:no|denies|denied|without|negative for|not)\s+((?:[a-z0-9/%-]+\s?){1,4}?)"
-                          r"(?=\s*(?:[,.;:!?]|$|\bor\b|\band\b|\bbut\b|\bsince\b))")
-_ZH_NEGATIVE = re.compile(r"(?:无|否认|没有|未见|不伴)((?:明显)?[\u4e00-\u9fff]{1,6}?)(?=[，,。；;、！？?]|$)")
-# what follows "not" that is a state, not a finding ("not breathing" is the finding itself)
+# The cues are the negation filter's own (_EN_CUE, _ZH_CUE, with their exclusions: "无力" is
+# weakness, not a denial); what follows a cue up to the end of its phrase is the finding denied.
+_EN_DENIED = re.compile(r"\s+((?:[a-z0-9/%-]+\s?){1,4}?)(?=\s*(?:[,.;:!?]|$|\bor\b|\band\b|\bbut\b|\bsince\b))")
+_ZH_DENIED = re.compile(r"((?:明显)?[\u4e00-\u9fff]{1,6}?)(?=[，,。；;、！？?]|$)")
+# what follows "not" that is a state, or an absence that is itself the finding ("no urine")
 _NOT_A_NEGATIVE = re.compile(r"^(breathing|responding|responsive|waking|moving|able|sure|improving|better|"
                              r"eating|drinking|feeding|passing|peeing|weeing|urine|wet|wees?|pees?|pulse|tears)\b")
+_ZH_NOT_A_NEGATIVE = re.compile(r"^(尿|小便|呼吸|意识|反应|脉搏|心跳|眼泪|泪|解|排|进食|吃|喝|睡)")
 
 
 def stated_negatives(text: str) -> list[str]:
     """The findings a vignette states as absent, as written ("fever" of "denies fever", "胸痛" of
-    "无胸痛", each item of "no X or Y"): shown to the nurse as read, not used to decide."""
+    "无胸痛"): shown to the nurse as read, not used to decide."""
     found: list[str] = []
-    for m in _EN_NEGATIVE.finditer(text):
-        phrase = m.group(1).strip()
-        if phrase and not _NOT_A_NEGATIVE.match(phrase):
-            found.append(phrase)
-    for m in _ZH_NEGATIVE.finditer(text):
-        found.append(m.group(1))
+    for cue in _EN_CUE.finditer(text):
+        m = _EN_DENIED.match(text, cue.end())
+        if m and not _NOT_A_NEGATIVE.match(m.group(1).strip()):
+            found.append(m.group(1).strip())
+    for cue in _ZH_CUE.finditer(text):
+        m = _ZH_DENIED.match(text, cue.end())
+        if m and not _ZH_NOT_A_NEGATIVE.match(m.group(1)):
+            found.append(m.group(1))
     return list(dict.fromkeys(found))

@@ -318,3 +318,5 @@ def test_the_result_says_what_the_engine_understood(engine, text, expected):
     assert set(understood["negatives"]) == expected["negatives"]
     # "no urine" is a finding, not a stated absence
     assert "urine" not in assess(engine, "3yo, no urine since this morning, no fever").to_json()["understood"]["negatives"]
+    # the negation filter's own cues: "无力" is weakness, "未解大便" a finding, neither a denial
+    assert assess(engine, "患者女，70岁，双下肢无力，3天未解大便，无发热").to_json()["understood"]["negatives"] == ["发热"]
