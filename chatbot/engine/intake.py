@@ -12,7 +12,18 @@ from knowledge_base.records import Passage
 from knowledge_base.text import CJK_CLASS, cjk_count, clean_text, detect_lang
 
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_READABLE = re.compile(rf"[\w{CJK_CLASS}]")
+# A letter, digit or Chinese character ("___" or "-_-" is not a question; "7" may answer one).
+_READABLE = re.compile(rf"[^\W_]|[{CJK_CLASS}]")
+# Terminal escape sequences (a pasted coloured log, "\x1b[31m"): clean_text drops the ESC and
+# would leave "[31m" to be read as text.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# Lone UTF-16 surrogates (invalid UTF-8 from a terminal, broken JSON escapes) cannot be encoded
+# by the tokenizers and the store: they become U+FFFD, which is data, not text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Scripts MedChat cannot answer in. Japanese is told by its kana (its kanji look Chinese).
+_OTHER_SCRIPT = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff\u0400-\u04ff"
+                           "\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u0900-\u097f\u0e00-\u0e7f]")
+_OWN_LETTER = re.compile(rf"[A-Za-z{CJK_CLASS}]")
 
 
 class InputError(MedChatError):
@@ -45,9 +56,17 @@ def check_input(text: str, max_chars: int) -> str:
         raise InputError("input.empty", "empty message")
     if len(text) > max_chars:
         raise InputError("input.too_long", f"message of {len(text)} characters; limit {max_chars}")
-    cleaned = clean_text(text)
+    cleaned = clean_text(_SURROGATE.sub("\ufffd", _ANSI.sub("", text)))
     if not _READABLE.search(cleaned):
         raise InputError("input.unreadable", "no readable text in the message")
+    other = len(_OTHER_SCRIPT.findall(cleaned))
+    # Another language when its letters outnumber the Chinese and English ones (a Russian drug
+    # name in an English sentence is still English); a Japanese sentence has many kanji, so
+    # three kana are enough to tell it.
+    own = len(_OWN_LETTER.findall(cleaned))
+    kana = len(re.findall("[\u3040-\u30ff]", cleaned))
+    if other and (other > own or kana >= 3):
+        raise InputError("input.unsupported_language", "message in a language other than Chinese or English")
     return cleaned
 
 

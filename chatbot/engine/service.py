@@ -35,6 +35,9 @@ from knowledge_base.tokenize import tokenize, translate_terms
 
 log = logging.getLogger(__name__)
 
+# Rejections that carry no sign of the patient's language: answered in both.
+BILINGUAL_INPUT_KEYS = frozenset({"input.empty", "input.unreadable", "input.unsupported_language"})
+
 EventKind = Literal["meta", "sources", "token", "final"]
 
 
@@ -195,14 +198,20 @@ class ConsultationService:
             turn.cleaned = check_input(turn.text, self.chat.max_input_chars)
         except InputError as exc:
             turn.lang = detect_language(turn.text).lang
-            turn.answer = self.prompts.text(turn.lang, exc.key, length=len(turn.text),
-                                            limit=self.chat.max_input_chars)
+            turn.answer = self._input_message(exc.key, turn.lang, len(turn.text))
             turn.flags += ["input_rejected", exc.key]
             turn.store_user = bool(turn.text.strip())
             return
         info = detect_language(turn.cleaned)
         turn.lang, turn.mixed = info.lang, info.mixed
         yield from ()
+
+    def _input_message(self, key: str, lang: str, length: int) -> str:
+        """The message for a rejected input. An empty, unreadable or foreign-language message
+        tells nothing of the patient's language: both languages, Chinese first."""
+        if key in BILINGUAL_INPUT_KEYS:
+            return "\n".join(self.prompts.text(code, key) for code in ("zh", "en"))
+        return self.prompts.text(lang, key, length=length, limit=self.chat.max_input_chars)
 
     def _safety_answer(self, turn: Turn) -> Iterator[ReplyEvent]:
         """A clear yes / not sure / no to the safety question the last reply asked: yes and not

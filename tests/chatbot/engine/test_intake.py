@@ -19,11 +19,28 @@ def test_detect_language(text, lang, mixed):
 @pytest.mark.parametrize("text,key", [
     ("", "input.empty"), ("   \n\t", "input.empty"), ("\x00\x01\x02", "input.unreadable"),
     ("。。。！！", "input.unreadable"), ("x" * 5000, "input.too_long"),
+    # review (h): a pasted terminal escape or underscores are not a question
+    ("\x1b[31m\x1b[0m", "input.unreadable"), ("___", "input.unreadable"), ("\ufffd\ufffd", "input.unreadable"),
+    # review (h): Japanese, Korean, Arabic, Russian get "Chinese or English, please"
+    ("こんにちは、頭が痛いです", "input.unsupported_language"), ("머리가 아파요", "input.unsupported_language"),
+    ("مرحبا عندي صداع", "input.unsupported_language"), ("Привет, у меня болит голова", "input.unsupported_language"),
 ])
 def test_bad_input_is_named(text, key):
     with pytest.raises(InputError) as info:
         check_input(text, 4000)
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("text,cleaned", [
+    ("\ud800 headache", "\ufffd headache"),          # review (e): a lone surrogate from a terminal
+    ("头痛\udcff怎么办", "头痛\ufffd怎么办"),
+    ("Is Но-шпа safe in pregnancy?", "Is Но-шпа safe in pregnancy?"),  # a foreign drug name stays English
+    ("7", "7"),                                       # a number can answer a follow-up question
+])
+def test_input_that_is_kept(text, cleaned):
+    out = check_input(text, 4000)
+    assert out == cleaned
+    out.encode("utf-8")  # encodable: the tokenizers and the store can take it
 
 
 def test_markup_stays_text():

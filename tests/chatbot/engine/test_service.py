@@ -192,17 +192,37 @@ def test_emergency_skips_retrieval_and_generation(built_index, tmp_path):
 
 
 @pytest.mark.parametrize("text,key,lang", [
-    ("", "input.empty", "en"), ("   ", "input.empty", "en"),
     ("x" * 100_000, "input.too_long", "en"), ("哮" * 100_000, "input.too_long", "zh"),
-    ("\x00\x01\x02\x03", "input.unreadable", "en"),
 ])
-def test_bad_input_gets_a_clear_bilingual_message(built_index, tmp_path, text, key, lang):
+def test_too_long_input_is_told_in_its_language(built_index, tmp_path, text, key, lang):
     gen = FakeGenerator()
     service = make_service(built_index, tmp_path, generator=gen)
     result = service.ask(text)
     assert gen.calls == []
     assert result.answer == PROMPTS.text(lang, key, length=len(text), limit=4000)
     assert "input_rejected" in result.flags
+
+
+@pytest.mark.parametrize("text,key", [
+    ("", "input.empty"), ("   ", "input.empty"), ("\x00\x01\x02\x03", "input.unreadable"),
+    ("\x1b[2J\x1b[0m", "input.unreadable"), ("頭が痛いです。どうすればいいですか", "input.unsupported_language"),
+])
+def test_input_without_a_language_gets_both_languages(built_index, tmp_path, text, key):
+    # review (h): an empty message got English only; control characters a greeting
+    gen = FakeGenerator()
+    service = make_service(built_index, tmp_path, generator=gen)
+    result = service.ask(text)
+    assert gen.calls == [] and "input_rejected" in result.flags and key in result.flags
+    assert result.answer == f"{PROMPTS.text('zh', key)}\n{PROMPTS.text('en', key)}"
+
+
+def test_lone_surrogates_are_answered_not_crashed(built_index, tmp_path):
+    # review (e): invalid UTF-8 from a terminal reached the tokenizer and the store as surrogates
+    service = make_service(built_index, tmp_path, generator=FakeGenerator())
+    result = service.ask("What is asthma?\udc80\ud800")
+    assert "input_rejected" not in result.flags and result.answer
+    history = service.store.history(result.session_id)
+    assert history[0].text == "What is asthma?\ufffd\ufffd"
 
 
 def test_injection_in_message_and_document_stays_data(tmp_path, hash_embedder):
