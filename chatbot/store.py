@@ -23,6 +23,8 @@ while the chat writes, and wait instead of failing with "database is locked".
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import sqlite3
 import threading
@@ -35,6 +37,8 @@ from typing import Any, Iterator, Literal, Mapping
 
 from chatbot.errors import MedChatError
 from chatbot.redact import redact
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
@@ -182,6 +186,30 @@ def check_session_id(session_id: str) -> str:
     return session_id
 
 
+# Conversations are health data: the store is readable by its owner only. SQLite gives its -wal
+# and -shm files the mode of the database file, so setting it on the database covers all three.
+PRIVATE_MODE = 0o600
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` owner-only if it does not exist (before SQLite creates it with the umask's
+    mode), or tighten an existing file (and its WAL files) that others can read."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create chat store {path}: {exc}", hint="check the path and its permissions") from exc
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.is_file() and file.stat().st_mode & 0o077:
+                file.chmod(PRIVATE_MODE)
+        except OSError:  # not ours (a read-only copy, a shared volume): SQLite reports it if it matters
+            log.warning("cannot make %s owner-only", file)
+
+
 class ChatStore:
     """Sessions, messages, feedback, events and triage in one SQLite file; safe to share between
     threads. Lists come back newest first, except :meth:`history` (oldest first, prompt order)."""
@@ -194,6 +222,7 @@ class ChatStore:
         except OSError as exc:
             raise StoreError(f"cannot create the directory of chat store {self.path}: {exc}",
                              hint="check the path and its permissions") from exc
+        _private_file(self.path)
         try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write), so a
             # writer takes the lock up front and waits busy_timeout instead of failing mid-way.

@@ -46,6 +46,30 @@ def test_schema_version_and_wal_mode(store: ChatStore, tmp_path: Path):
     assert {"schema_version", "sessions", "messages", "feedback", "events", "triage"} <= tables
 
 
+def test_store_and_wal_files_are_owner_only(tmp_path: Path):
+    # review (c): the database and its WAL files were created -rw-r--r-- under the usual umask
+    import os
+    old = os.umask(0o022)
+    try:
+        s = ChatStore(tmp_path / "chat.sqlite")
+        sid = s.new_session()
+        s.add_message(sid, "user", "my chest hurts")
+        modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+        s.close()
+    finally:
+        os.umask(old)
+    assert {"chat.sqlite", "chat.sqlite-wal"} <= set(modes)
+    assert all(mode == 0o600 for mode in modes.values()), modes
+
+
+def test_an_existing_world_readable_store_is_tightened(tmp_path: Path):
+    path = tmp_path / "chat.sqlite"
+    ChatStore(path).close()
+    path.chmod(0o644)
+    ChatStore(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 def test_reopen_keeps_data(tmp_path: Path):
     path = tmp_path / "sub" / "dir" / "chat.sqlite"  # parent directories are created
     with ChatStore(path) as s:
