@@ -3,8 +3,8 @@
 What is redacted, and as what:
 
 ===========  ==================================================================================
-``[PHONE]``  mainland mobiles ``1[3-9]`` + 9 digits (optional ``+86`` / ``86`` / ``0086``, spaces
-             or dashes as separators); mainland landlines with an area code (``010-12345678``,
+``[PHONE]``  mainland mobiles ``1[3-9]`` + 9 digits (optional ``+86`` / ``86`` / ``0086``, spaces,
+             dashes or dots as separators); mainland landlines with an area code (``010-12345678``,
              ``(021) 1234 5678``); North-American numbers (``+1 415-555-0100``,
              ``(415) 555-0100``, ``415.555.0100``); other international numbers written with
              ``+`` and a country code (8–15 digits).
@@ -12,10 +12,17 @@ What is redacted, and as what:
 ``[ID]``     18-digit Chinese resident identity numbers whose birth date is real and whose
              ISO 7064 MOD 11-2 check character is right; 15-digit old-style ones with a real birth
              date; US social security numbers ``ddd-dd-dddd``; passport-like numbers, but only
-             right after a keyword (passport, 护照, 通行证).
+             right after a keyword (passport, 护照, 通行证); IDs in groups of any size. Any
+             12–19 digit number right after an ID word (身份证, 证件号, ID, ID number), checksum
+             or not: a mistyped ID is still an ID.
 ``[CARD]``   payment card numbers: 13–19 digits (optionally in groups of 4) that pass the Luhn
              check and have the prefix and length of a major network (Visa, Mastercard, Amex,
-             UnionPay, Discover, JCB, Diners).
+             UnionPay, Discover, JCB, Diners); any 12–19 digit number right after a card or
+             account word (卡号, 银行卡, card, credit card, account number), Luhn or not.
+``[NAME]``   names the text says are names: after 我叫, 姓名：, 患者：, 联系人, "my name is",
+             "call me", "name:", or a title (Mr, Mrs, Ms, Dr, Prof).
+``[ADDRESS]`` Chinese street addresses (district …路/街/巷 + 号, building, unit, room) and English
+             ones (number + street name + street type, apartment).
 ===========  ==================================================================================
 
 Why: the store keeps conversations, feedback, audit events and triage notes for review and
@@ -39,7 +46,8 @@ import unicodedata
 from datetime import date
 from typing import Callable, Iterable
 
-PLACEHOLDERS = {"PHONE": "[PHONE]", "EMAIL": "[EMAIL]", "ID": "[ID]", "CARD": "[CARD]"}
+PLACEHOLDERS = {"PHONE": "[PHONE]", "EMAIL": "[EMAIL]", "ID": "[ID]", "CARD": "[CARD]",
+                "NAME": "[NAME]", "ADDRESS": "[ADDRESS]"}
 
 # Separators allowed *inside* a number: one space (incl. no-break / ideographic) or one dash.
 _SEP = r"[ \u00a0\u3000\-\u2010-\u2015\uff0d]"
@@ -68,12 +76,42 @@ _CARD = re.compile(_L_STRONG + rf"(?:[0-9]{{13,19}}|[0-9]{{4}}(?:{_SEP}[0-9]{{4}
                    + _R_STRONG)
 _INTL = re.compile(rf"(?<![0-9A-Za-z])\+[1-9][0-9]{{0,2}}(?:{_SEP}?{_OPEN}[0-9]{{1,4}}{_CLOSE})?"
                    rf"(?:{_SEP}?[0-9]{{2,5}}){{1,5}}" + _R_WEAK)
-_CN_MOBILE = re.compile(_L_STRONG + rf"(?:(?:\+|00)?86{_SEP}?)?1[3-9][0-9](?:{_SEP}?[0-9]{{4}}){{2}}"
+# Mobiles are also written with dots ("138.1234.5678"); the boundaries keep decimals out.
+_CN_MOBILE = re.compile(_L_STRONG + rf"(?:(?:\+|00)?86{_SEP}?)?1[3-9][0-9](?:(?:{_SEP}|\.)?[0-9]{{4}}){{2}}"
                         + _R_STRONG)
 _NANP = re.compile(_L_WEAK + rf"(?:\+?1[ .\-]?)?(?:{_OPEN}[2-9][0-9]{{2}}{_CLOSE}{_SEP}?|"
                    rf"[2-9][0-9]{{2}}[ .\-])[2-9][0-9]{{2}}[ .\-][0-9]{{4}}" + _R_WEAK)
 _CN_LANDLINE = re.compile(_L_WEAK + rf"(?:{_OPEN}0[1-9][0-9]{{1,2}}{_CLOSE}{_SEP}?|"
                           rf"0[1-9][0-9]{{1,2}}{_SEP}?)[1-9][0-9]{{2,3}}{_SEP}?[0-9]{{4}}" + _R_WEAK)
+
+# A number the patient *names* as an ID or a card is one, checksum or not: a mistyped ID is still
+# someone's ID. The checksums only decide for numbers given without such a word (order numbers).
+_KEYED_NUMBER = rf"\s*(?:is|[:：#]|是|为)?\s*(?P<num>[0-9](?:{_SEP}?[0-9]){{11,18}}(?:{_SEP}?[Xx])?)" + _R_WEAK
+_KEYED_ID = re.compile(r"(?:身份证(?:件)?(?:号码|号)?|证件号(?:码)?|社保号|医保号|(?<![A-Za-z])ID(?:\s*(?:no\.?|number|card))?"
+                       r"|(?i:\bid(?:entity)?\s*(?:card\s*)?(?:number|no\.?)|\bmy\s+id\b))" + _KEYED_NUMBER)
+_KEYED_CARD = re.compile(r"(?:卡号|银行卡号?|信用卡号?|储蓄卡号?|账号|(?i:\b(?:credit\s+|debit\s+|bank\s+)?card"
+                         r"(?:\s*(?:number|no\.?))?|\baccount\s*(?:number|no\.?)?))" + _KEYED_NUMBER)
+# IDs are also written in groups of any size ("1101 0519 9003 0712 39"): one separator between
+# any two digits, the validation (province, birth date, check character) decides.
+_ID18_GROUPED = re.compile(_L_STRONG + rf"[1-9](?:{_SEP}?[0-9]){{16}}{_SEP}?[0-9Xx]" + _R_WEAK)
+
+# Names, only where the text says it is a name: "我叫张三", "姓名：李四", "my name is Ann Lee",
+# "Mrs. Smith". A bare "张三" or "Ann" is indistinguishable from ordinary words.
+_CJK_NAME_END = r"(?=[，。,.\s；;！!？?、(（:：]|今年|[0-9]|男|女|$)"
+_NAME_ZH = re.compile(r"(?:我叫|我的名字(?:是|叫)|本人叫|姓名\s*[:：]?|名字\s*[:：]|患者\s*[:：]|病人\s*[:：]|联系人\s*[:：]?)"
+                      r"\s*(?P<name>[\u4e00-\u9fff]{2,4}?)" + _CJK_NAME_END)
+_EN_NAME = r"[A-Z][a-z'’\-]+(?:\s+[A-Z][a-z'’\-]+){0,2}"
+_NAME_EN = re.compile(r"(?:(?i:\bmy\s+name\s+is|\bmy\s+name's|\bname\s*[:：]|\bpatient\s*[:：]|\bi\s+am\s+called"
+                      r"|\bcall\s+me)\s+|\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)(?P<name>" + _EN_NAME + r")")
+# Street addresses: a Chinese road + number (with district, building, unit, room), an English
+# number + street name + street type (with apartment). Not a city alone: "北京" is not a person.
+_CN_UNIT = r"(?![在住到去是从于往家])[\u4e00-\u9fff]{2,4}(?:省|自治区|市|区|县|镇|乡|村)"
+_ADDRESS_ZH = re.compile(rf"(?:{_CN_UNIT})*(?![在住到去是从于往家])[\u4e00-\u9fff]{{1,5}}(?:路|街|大道|大街|巷|弄|胡同)"
+                         r"[0-9一二三四五六七八九十百]+号(?:院)?(?:[0-9]+(?:号楼|栋|幢|座))?(?:[0-9]+单元)?"
+                         r"(?:[0-9]+(?:室|号))?")
+_ADDRESS_EN = re.compile(r"\b[0-9]{1,5}\s+(?:[A-Z][a-z]+\.?\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd"
+                         r"|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Parkway|Pkwy|Highway|Hwy)\b\.?"
+                         r"(?:,?\s*(?:Apt|Apartment|Suite|Unit|#)\s*[A-Za-z0-9\-]+)?")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -161,7 +199,10 @@ def _valid_intl(match: str) -> bool:
 _Pass = tuple[str, re.Pattern[str], Callable[[str], bool] | None, str | int]
 _PASSES: tuple[_Pass, ...] = (
     ("EMAIL", _EMAIL, None, 0),
+    ("ID", _KEYED_ID, None, "num"),
+    ("CARD", _KEYED_CARD, None, "num"),
     ("ID", _ID18, _valid_id18, 0),
+    ("ID", _ID18_GROUPED, _valid_id18, 0),
     ("ID", _ID15, _valid_id15, 0),
     ("ID", _SSN, _valid_ssn, 0),
     ("ID", _PASSPORT, None, "num"),
@@ -170,6 +211,10 @@ _PASSES: tuple[_Pass, ...] = (
     ("PHONE", _CN_MOBILE, None, 0),
     ("PHONE", _NANP, None, 0),
     ("PHONE", _CN_LANDLINE, None, 0),
+    ("NAME", _NAME_ZH, None, "name"),
+    ("NAME", _NAME_EN, None, "name"),
+    ("ADDRESS", _ADDRESS_ZH, None, 0),
+    ("ADDRESS", _ADDRESS_EN, None, 0),
 )
 
 _MASK = "\ue000"  # private-use character: neither digit nor letter, so it acts as a boundary
@@ -207,11 +252,13 @@ def _replace(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
-def redact(text: str) -> tuple[str, list[str]]:
-    """``text`` with identifiers replaced by ``[PHONE]``, ``[EMAIL]``, ``[ID]``, ``[CARD]``, and
-    the sorted distinct kinds found (``["EMAIL", "PHONE"]``; empty when nothing was replaced).
-    Idempotent: redacting redacted text changes nothing."""
+def redact(text: str, keep: Iterable[str] = ()) -> tuple[str, list[str]]:
+    """``text`` with identifiers replaced by ``[PHONE]``, ``[EMAIL]``, ``[ID]``, ``[CARD]``,
+    ``[NAME]``, ``[ADDRESS]``, and the sorted distinct kinds found (``["EMAIL", "PHONE"]``; empty
+    when nothing was replaced). ``keep`` names kinds left in place (a staff name in an audit
+    field). Idempotent: redacting redacted text changes nothing."""
     if not text:
         return text, []
-    spans = find_identifiers(text)
+    kept = set(keep)
+    spans = [span for span in find_identifiers(text) if span[2] not in kept]
     return _replace(text, spans), sorted({kind for _, _, kind in spans})

@@ -409,11 +409,12 @@ class ChatStore:
     def add_triage(self, intake: Mapping[str, Any], result: Mapping[str, Any], nurse: str = "",
                    note: str = "") -> int:
         """Store one triage record. Intake free text, the result's strings and the note are
-        redacted; ``nurse`` (a staff name, needed for the audit trail) is kept as is."""
+        redacted; ``nurse`` (a staff name, needed for the audit trail) keeps the name but loses
+        any phone, ID, card, e-mail or address typed into it."""
         with self._write() as conn:
             cur = conn.execute("INSERT INTO triage(created_at, nurse, intake, result, note) "
                                "VALUES (?,?,?,?,?)",
-                               (utc_now(), clean_text(nurse), _dumps(intake), _dumps(result),
+                               (utc_now(), redact(clean_text(nurse), keep=("NAME",))[0], _dumps(intake), _dumps(result),
                                 redact_text(note)))
             return int(cur.lastrowid)
 

@@ -97,7 +97,22 @@ POSITIVE = [
     ("Amex 3782-822463-10005", "Amex [CARD]", ["CARD"]),
     # mixed
     (f"我叫张三，手机13812345678，邮箱zs@163.com，身份证{VALID_ID}，卡{CARD_16}。",
-     "我叫张三，手机[PHONE]，邮箱[EMAIL]，身份证[ID]，卡[CARD]。", ["CARD", "EMAIL", "ID", "PHONE"]),
+     "我叫[NAME]，手机[PHONE]，邮箱[EMAIL]，身份证[ID]，卡[CARD]。", ["CARD", "EMAIL", "ID", "NAME", "PHONE"]),
+    # review (d): what the reliability review found unredacted
+    ("手机138.1234.5678", "手机[PHONE]", ["PHONE"]),
+    ("身份证 1101 0519 4912 3100 2X", "身份证 [ID]", ["ID"]),
+    (f"{VALID_ID_2[:4]} {VALID_ID_2[4:8]} {VALID_ID_2[8:12]} {VALID_ID_2[12:16]} {VALID_ID_2[16:]}", "[ID]", ["ID"]),
+    (f"身份证号：{WRONG_CHECK}", "身份证号：[ID]", ["ID"]),
+    (f"ID number {BAD_DATE_ID}", "ID number [ID]", ["ID"]),
+    (f"credit card {NON_LUHN_16}", "credit card [CARD]", ["CARD"]),
+    ("我叫张三今年40岁", "我叫[NAME]今年40岁", ["NAME"]),
+    ("姓名：李四 性别：男", "姓名：[NAME] 性别：男", ["NAME"]),
+    ("患者：王小明，男，65岁", "患者：[NAME]，男，65岁", ["NAME"]),
+    ("My name is Ann Lee and I have asthma", "My name is [NAME] and I have asthma", ["NAME"]),
+    ("Mrs. Smith has diabetes", "Mrs. [NAME] has diabetes", ["NAME"]),
+    ("我住在北京市朝阳区建国路88号1203室，最近头痛", "我住在[ADDRESS]，最近头痛", ["ADDRESS"]),
+    ("家住上海市浦东新区世纪大道100号5栋2单元301室", "家住[ADDRESS]", ["ADDRESS"]),
+    ("I live at 221 Baker Street, Apt 4B.", "I live at [ADDRESS].", ["ADDRESS"]),
     ("BP 150/95 today; call 13812345678 or (415) 555-0100, mail a@b.org; dose 120 mg",
      "BP 150/95 today; call [PHONE] or [PHONE], mail [EMAIL]; dose 120 mg", ["EMAIL", "PHONE"]),
 ]
@@ -123,8 +138,11 @@ NEGATIVE = [
     "In an emergency call 911 (US) or 112 (EU)",
     "血常规：白细胞 12.5×10^9/L，血小板 250×10^9/L",
     f"订单号{WRONG_CHECK}",                      # right shape, wrong check digit
-    f"ID {BAD_DATE_ID}",                          # right check digit, no such date
-    f"ID {FUTURE_ID}",                            # born in the future
+    f"编号{BAD_DATE_ID}",                          # right check digit, no such date
+    f"lot {FUTURE_ID}",                           # born in the future
+    "我是糖尿病患者，住在北京",                       # a city is not an address; 患者 without a name
+    "My name is not important, my BP is 150/95",   # no capitalised name after the cue
+    "Take it at 8 pm on Main days",               # no street number + street type
     "订单号202405011234567890",                     # 18 digits: no real birth date, fails Luhn
     f"流水号{luhn_complete('90240501123456789')}",   # passes Luhn, but no card network starts with 9
     f"样本号{luhn_complete('42024050112345678')}",   # passes Luhn, Visa prefix, but 18 digits
@@ -162,7 +180,9 @@ def test_every_check_character_is_validated():
         for other in "0123456789X":
             if other != check:
                 wrong = number[:17] + other
-                assert redact(f"身份证{wrong}") == (f"身份证{wrong}", []), wrong
+                assert redact(f"编号{wrong}") == (f"编号{wrong}", []), wrong
+                # review (d): named as an ID, a mistyped one is still someone's ID
+                assert redact(f"身份证{wrong}") == ("身份证[ID]", ["ID"]), wrong
 
 
 def test_redaction_is_idempotent_on_mixed_text():
@@ -206,4 +226,7 @@ def test_mastercard_two_series_and_luhn_failure():
     mc = luhn_complete("222100000000000")
     assert redact(f"card {mc}") == ("card [CARD]", ["CARD"])
     broken = mc[:-1] + str((int(mc[-1]) + 5) % 10)
-    assert redact(f"card {broken}") == (f"card {broken}", [])
+    assert redact(f"order {broken}") == (f"order {broken}", [])
+    # review (d): named as a card, a number failing Luhn (a typo) is still a card number
+    assert redact(f"card {broken}") == ("card [CARD]", ["CARD"])
+    assert redact(f"我的银行卡号是{broken}") == ("我的银行卡号是[CARD]", ["CARD"])

@@ -277,6 +277,13 @@ def test_triage_round_trip_redaction_and_search(store: ChatStore):
     assert [t.id for t in store.recent_triage(limit=1)] == [t2]
 
 
+def test_nurse_field_keeps_the_name_but_not_identifiers(store: ChatStore):
+    # review (d): the nurse-name field was stored raw
+    store.add_triage(intake={"complaint": "cough"}, result={"level": 5},
+                     nurse=f"Nurse Li {PHONE} {EMAIL}")
+    assert store.recent_triage()[0].nurse == "Nurse Li [PHONE] [EMAIL]"
+
+
 # -- awkward input ---------------------------------------------------------------------------
 def test_100k_character_message(store: ChatStore):
     sid = store.new_session()
