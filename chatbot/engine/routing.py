@@ -21,6 +21,7 @@ from typing import Literal
 
 import yaml
 
+from chatbot.engine.scope import LibraryScope
 from chatbot.errors import MedChatError
 from chatbot.prompts import PromptLibrary
 from chatbot.protocols import Understanding
@@ -43,6 +44,7 @@ class Route:
     section_hint: str | None = None
     tone: str | None = None
     department: str | None = None  # care advice ("which department / 挂什么科"): dept.<key>
+    scope: str | None = None       # out_of_scope by the library's nature (chatbot.engine.scope)
 
     @property
     def short(self) -> bool:
@@ -67,10 +69,11 @@ class RoutingError(MedChatError):
 
 class Router:
     def __init__(self, prompts: PromptLibrary, config: RoutingConfig | None = None,
-                 departments_file: Path = DEPARTMENTS_FILE) -> None:
+                 departments_file: Path = DEPARTMENTS_FILE, scope: LibraryScope | None = None) -> None:
         self.prompts = prompts
         self.config = config or RoutingConfig()
         self.departments_file = departments_file
+        self.scope = scope if scope is not None else LibraryScope()
 
     def decide(self, understanding: Understanding, *, emergency: bool = False, text: str = "",
                lang: str = "en") -> Route:
@@ -83,6 +86,11 @@ class Router:
         if intent is not None and intent.label in SHORT_ROUTES \
                 and intent.score >= self.config.route_min_score:
             return Route(SHORT_ROUTES[intent.label], tone=tone)
+        # Prices, a named provider, a pet, a laptop: the library cannot answer these whatever
+        # retrieval finds, and the nearest page would make a confident wrong answer.
+        verdict = self.scope.check(text, lang) if text else None
+        if verdict is not None:
+            return Route("out_of_scope", tone=tone, scope=verdict.category)
         hint = SECTION_HINTS.get(intent.label) if intent is not None and self.config.section_hint else None
         # KUAKE-QIC files "挂什么科" under 就医建议 (care_advice), not administrative: such an
         # answer gets the department line too, on top of the retrieved one.
@@ -97,6 +105,8 @@ class Router:
                                       department=self.prompts.text(lang, f"dept.{dept}"))
                     if dept else self.prompts.text(lang, "route.department_unknown"))
             reply = f"{line}\n\n{self.prompts.text(lang, 'route.administrative')}"
+        elif route.scope:
+            reply = self.prompts.text(lang, f"route.scope.{route.scope}")
         else:
             reply = self.prompts.text(lang, f"route.{route.kind}")
         if route.tone == "anger":  # calm acknowledgement first; fear/sadness get it on answers

@@ -314,6 +314,9 @@ class ConsultationService:
         yield ReplyEvent("sources", [])
         turn.answer = self.router.short_reply(route, turn.cleaned, turn.lang)
         turn.flags.append(f"route_{route.kind}")
+        if route.scope:
+            # the library has no reliable source for such a question: no_evidence keeps its meaning
+            turn.flags += [f"scope_{route.scope}", "no_evidence"]
 
     def _retrieve(self, turn: Turn) -> Iterator[ReplyEvent]:
         """Query rewrite with the earlier turns, retrieval and the evidence gate."""

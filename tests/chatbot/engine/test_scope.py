@@ -1,0 +1,88 @@
+"""Questions no health library answers by their nature (chatbot.engine.scope): each category in
+both languages, the clause rule ("…and how much does it cost" beside a clinical question is
+answered), the unless cues (a dog bite is a human question), and the engine's honest reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.engine.scope import CATEGORIES, LibraryScope, ScopeError
+from chatbot.llm.fake import FakeGenerator
+
+from tests.chatbot.engine.test_routing import PROMPTS, FixedClassifier, SpyRetriever, service_with
+
+SCOPE = LibraryScope()
+
+
+@pytest.mark.parametrize("text,lang,category", [
+    ("How much does Botox for forehead lines cost in Los Angeles?", "en", "cost"),
+    ("Does Blue Cross PPO cover LASIK eye surgery?", "en", "cost"),
+    ("Is lecanemab covered by Medicare and how much does each infusion cost?", "en", "cost"),
+    ("割双眼皮手术大概多少钱？", "zh", "cost"),
+    ("异地就医医保怎么报销？报销比例是多少？", "zh", "cost"),
+    ("What are the visiting hours at the general hospital?", "en", "provider"),
+    ("Who is the best rated dermatologist in Chicago that takes walk-ins?", "en", "provider"),
+    ("治胰腺癌哪家医院好", "zh", "provider"),
+    ("深圳哪里有24小时营业的药店？", "zh", "provider"),
+    ("My dog ate some grapes an hour ago, how many are toxic?", "en", "veterinary"),
+    ("猫咪一直呕吐不吃东西怎么办？", "zh", "veterinary"),
+    ("Can you recommend a good laptop for medical school?", "en", "product"),
+    ("推荐一款适合大学生的笔记本电脑", "zh", "product"),
+])
+def test_out_of_library_questions_are_named(text, lang, category):
+    verdict = SCOPE.check(text, lang)
+    assert verdict is not None and verdict.category == category
+
+
+@pytest.mark.parametrize("text,lang", [
+    # doses and amounts are medical, not prices
+    ("How much ibuprofen can I give my 3 year old?", "en"),
+    ("How much water should I drink a day with kidney stones?", "en"),
+    # a clinical question in another clause keeps the message medical
+    ("What is prednisone used for, and how much does it cost?", "en"),
+    ("高血压吃什么药好？费用高吗", "zh"),
+    # an animal involved in a human health question
+    ("My dog bit me yesterday and the wound is red, do I need a rabies shot?", "en"),
+    ("被猫抓伤了要打狂犬疫苗吗？", "zh"),
+    ("I'm pregnant, is it safe to clean my cat's litter box?", "en"),
+    ("我对猫过敏，一直打喷嚏怎么办", "zh"),
+    # ordinary questions
+    ("What are the symptoms of glaucoma?", "en"),
+    ("孩子发烧38.5度怎么办？", "zh"),
+    ("My eyes hurt after using my phone all day, what can I do?", "en"),
+    ("挂什么科？最近总是头晕", "zh"),
+])
+def test_medical_questions_are_not_refused(text, lang):
+    assert SCOPE.check(text, lang) is None
+
+
+def test_every_category_has_a_reply_in_both_languages():
+    for category in CATEGORIES:
+        for lang in ("zh", "en"):
+            assert PROMPTS.text(lang, f"route.scope.{category}").strip()
+
+
+def test_a_broken_cue_file_is_a_domain_error(tmp_path):
+    bad = tmp_path / "scope.yaml"
+    bad.write_text("cost:\n  en: ['(unclosed']\n", encoding="utf-8")
+    with pytest.raises(ScopeError):
+        LibraryScope(bad).check("how much is it", "en")
+    bad.write_text("prices: {en: [cost]}\n", encoding="utf-8")
+    with pytest.raises(ScopeError):
+        LibraryScope(bad).warm_up()
+
+
+@pytest.mark.parametrize("text,lang,category", [
+    ("How much does a knee replacement cost?", "en", "cost"),
+    ("我家狗狗吃了巧克力，会中毒吗？", "zh", "veterinary"),
+])
+def test_engine_answers_honestly_without_retrieval_or_model(built_index, tmp_path, text, lang, category):
+    gen = FakeGenerator()
+    retriever = SpyRetriever(built_index)
+    # the classifier calls it medical; the scope decides it is not the library's to answer
+    service = service_with(built_index, tmp_path, FixedClassifier("treatment"), gen=gen, retriever=retriever)
+    result = service.ask(text)
+    assert gen.calls == [] and not hasattr(retriever, "hints")
+    assert result.answer == PROMPTS.text(lang, f"route.scope.{category}")
+    assert {"route_out_of_scope", f"scope_{category}", "no_evidence"} <= set(result.flags)
+    assert result.citations == [] and result.passages == []
