@@ -104,6 +104,10 @@ class LLMSettings(BaseModel):
     load_in_4bit: bool = Field(default=False, description="transformers: 4-bit via bitsandbytes; needs CUDA and the [gpu] extra.")
     n_ctx: int = Field(default=4096, ge=512, description="Context window used for prompts (tokens); history and passages are budgeted to fit.")
     n_threads: int = Field(default=0, ge=0, description="llamacpp: CPU threads, 0 = all cores.")
+    extra_buffers: bool = Field(default=False, description=(
+        "llamacpp: let llama.cpp use its extra CPU buffer types (AMX tiles, repacked weights). Off by "
+        "default: in a VM that reports AMX without enabling it the first generation kills the "
+        "process (general protection fault in ggml_backend_amx_mul_mat). Turn on on bare metal."))
     base_url: str = Field(default="http://127.0.0.1:8080/v1", description="openai: server base URL.")
     api_key: str = Field(default="", description="openai: API key (prefer the MEDCHAT_LLM__API_KEY variable).")
     max_tokens: int = Field(default=256, ge=16, description="Longest answer in tokens (~150 English words or ~250 Chinese characters, as the prompts ask).")

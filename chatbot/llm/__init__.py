@@ -63,7 +63,8 @@ def make_generator(settings: "LLMSettings") -> Generator:
         from chatbot.llm.llamacpp import LlamaCppGenerator
 
         return LlamaCppGenerator(settings.model, gguf_file=settings.gguf_file, n_ctx=settings.n_ctx,
-                                 n_threads=settings.n_threads, adapter=settings.adapter)
+                                 n_threads=settings.n_threads, adapter=settings.adapter,
+                                 extra_buffers=settings.extra_buffers)
     if backend == "transformers":
         extra = []
         if settings.adapter:

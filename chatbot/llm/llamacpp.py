@@ -67,10 +67,37 @@ def check_gguf_adapter(path: Path) -> None:
         raise GenerationError(f"LoRA adapter {path} is not a GGUF file", hint=ADAPTER_HINT)
 
 
+_PATCH_LOCK = threading.Lock()
+
+
+def disable_extra_buffers() -> None:
+    """Make every llama.cpp model load in this process skip the CPU "extra" buffer types (AMX
+    tiles, repacked weights). Why: a CPU that reports AMX inside a VM whose kernel does not
+    enable the tile state faults on the first matrix product (general protection fault at
+    ``ldtilecfg`` in ``ggml_backend_amx_mul_mat``: the process dies without a Python error), and
+    llama-cpp-python's ``Llama`` does not expose ``use_extra_bufts``. Idempotent."""
+    import llama_cpp.llama_cpp as C
+
+    with _PATCH_LOCK:
+        if getattr(C.llama_model_default_params, "_medchat_no_extra_bufts", False):
+            return
+        original = C.llama_model_default_params
+
+        def params():  # the library's defaults, minus the extra buffer types
+            p = original()
+            p.use_extra_bufts = False
+            return p
+
+        params._medchat_no_extra_bufts = True
+        C.llama_model_default_params = params
+
+
 class LlamaCppGenerator:
     def __init__(self, model: str | Path, *, gguf_file: str = "", n_ctx: int = 4096,
-                 n_threads: int = 0, adapter: str = "", seed: int = 0) -> None:
+                 n_threads: int = 0, adapter: str = "", seed: int = 0,
+                 extra_buffers: bool = False) -> None:
         self.model_ref = model
+        self.extra_buffers = extra_buffers
         self.gguf_file = gguf_file
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
@@ -108,6 +135,8 @@ class LlamaCppGenerator:
             path = find_gguf(self.model_ref, self.gguf_file)
             if self.adapter:
                 check_gguf_adapter(Path(self.adapter))
+            if not self.extra_buffers:
+                disable_extra_buffers()
             try:
                 llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                             lora_path=self.adapter or None, seed=self.seed, verbose=False)

@@ -97,7 +97,7 @@ class Server:
         model = resolve_model("smollm2-135m")
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+                [sys.executable, "-m", "chatbot.llm.llamacpp_server", "--model", str(model),
                  "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(self.port),
                  "--n_ctx", "1024", "--n_threads", str(THREADS)],
                 stdout=log, stderr=subprocess.STDOUT)
