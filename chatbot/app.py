@@ -166,7 +166,9 @@ def build_staff(app: App) -> Staff:
     """Wire the staff services on top of ``app`` (cheap: nothing loads here)."""
     ui = app.settings.ui
     auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
-                     password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60)
+                     password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60,
+                     # failures, lockouts and logins go to the audit events (review finding a)
+                     on_event=lambda kind, payload: app.store.log_event(kind, payload))
     return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts, app.triage),
                  admin=AdminService(app, build=lambda full, on_progress: build_index_from_settings(
                      app.settings, full=full, progress=False, on_progress=on_progress)))

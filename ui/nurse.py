@@ -51,8 +51,10 @@ def login(services: Services, user: str, password: str, lang: str) -> tuple:
     token = services.auth.login(user or "", password or "")
     if token is None:
         time.sleep(0.5)  # blunts scripted guessing on top of PBKDF2's cost
-        return (None, *staff_view(False, services.t(lang, "ui.nurse.login_failed")), "",
-                gr.update(), gr.update())
+        wait_s = services.auth.locked_for(user or "")
+        message = (services.t(lang, "ui.nurse.login_locked", minutes=max(1, round(wait_s / 60)))
+                   if wait_s else services.t(lang, "ui.nurse.login_failed"))
+        return (None, *staff_view(False, message), "", gr.update(), gr.update())
     who = services.t(lang, "ui.nurse.logged_in", user=services.auth.check(token))
     rows = render.triage_rows(services.nurse.history("", HISTORY_LIMIT), lang)
     return (token, *staff_view(True), "", who, rows)

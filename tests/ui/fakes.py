@@ -93,6 +93,10 @@ class FakeAuth:
 
     def __init__(self) -> None:
         self.live: set[str] = set()
+        self.locked: dict[str, float] = {}  # user -> seconds left, set by a test
+
+    def locked_for(self, user):
+        return self.locked.get(user, 0.0)
 
     def login(self, user, password):
         if (user, password) == ("nurse", "right"):

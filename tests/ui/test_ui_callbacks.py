@@ -115,6 +115,15 @@ def test_wrong_password_is_refused_and_right_one_opens_the_console(monkeypatch):
     assert panel_g["visible"] is True and who == "已登录：nurse。" and pw == ""
 
 
+def test_a_locked_account_is_told_how_long_in_its_language(monkeypatch):
+    monkeypatch.setattr(nurse.time, "sleep", lambda s: None)
+    services = make_services()
+    services.auth.locked["nurse"] = 600.0
+    for lang in ("en", "zh"):
+        out = nurse.login(services, "nurse", "right-or-wrong", lang)
+        assert out[0] is None and out[5] == services.t(lang, "ui.nurse.login_locked", minutes=10)
+
+
 def form(**over):
     values = dict(complaint="chest pain", age=64, sex="M", pregnant=False, hr=110, sbp=95, rr=24,
                   spo2=88, temp=37.2, gcs=15, avpu="A", pain=7, onset="1 h", comorbidities="diabetes")

@@ -38,10 +38,12 @@ def test_serve_rejects_a_bad_port():
 
 
 def test_hash_password_prompts_twice_and_prints_a_verifiable_hash():
-    result = runner.invoke(app, ["hash-password"], input="n3w-pass\nn3w-pass\n")
+    result = runner.invoke(app, ["hash-password"], input="n3w-pass-phrase\nn3w-pass-phrase\n")
     assert result.exit_code == 0, result.output
     encoded = result.stdout.strip().splitlines()[-1]
-    assert encoded.startswith("pbkdf2_sha256$600000$") and verify_password("n3w-pass", encoded)
+    assert encoded.startswith("pbkdf2_sha256$600000$") and verify_password("n3w-pass-phrase", encoded)
+    short = runner.invoke(app, ["hash-password"], input="short\nshort\n")
+    assert short.exit_code == 2 and "12" in short.output and "pbkdf2" not in short.stdout  # review (a)
     mismatch = runner.invoke(app, ["hash-password"], input="a\nb\na\na\n")
     assert "do not match" in mismatch.output.lower() or "error" in mismatch.output.lower()
 

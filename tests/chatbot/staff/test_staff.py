@@ -18,21 +18,22 @@ from chatbot.staff.nurse import NurseDesk, intake_from_form
 from chatbot.store import ChatStore
 
 FAST = 1000  # PBKDF2 rounds for tests; the real default is 600k
+PW = "correct-horse-1"
 
 
 def test_hash_roundtrip_and_salt():
-    h = hash_password("s3cret", iterations=FAST)
-    assert h.startswith("pbkdf2_sha256$1000$") and verify_password("s3cret", h)
-    assert not verify_password("s3cret ", h)
-    assert hash_password("s3cret", iterations=FAST) != h  # a fresh salt every time
+    h = hash_password("s3cret-horse-battery", iterations=FAST)
+    assert h.startswith("pbkdf2_sha256$1000$") and verify_password("s3cret-horse-battery", h)
+    assert not verify_password("s3cret-horse-battery ", h)
+    assert hash_password("s3cret-horse-battery", iterations=FAST) != h  # a fresh salt every time
     with pytest.raises(AuthConfigError):
         verify_password("x", "md5$abc")
 
 
 def test_login_needs_user_and_password():
-    auth = NurseAuth("nurse", password_hash=hash_password("pw-1", iterations=FAST))
-    assert auth.login("nurse", "wrong") is None and auth.login("admin", "pw-1") is None
-    token = auth.login("nurse", "pw-1")
+    auth = NurseAuth("nurse", password_hash=hash_password(PW, iterations=FAST))
+    assert auth.login("nurse", "wrong") is None and auth.login("admin", PW) is None
+    token = auth.login("nurse", PW)
     assert token and auth.check(token) == "nurse" and auth.check("forged") is None
     auth.logout(token)
     assert auth.check(token) is None
@@ -45,9 +46,9 @@ def test_unconfigured_console_refuses_every_login():
 
 def test_sessions_expire_after_idle_time_and_activity_extends_them():
     now = [0.0]
-    auth = NurseAuth("nurse", password_hash=hash_password("pw", iterations=FAST), timeout_s=60,
+    auth = NurseAuth("nurse", password_hash=hash_password(PW, iterations=FAST), timeout_s=60,
                      clock=lambda: now[0])
-    token = auth.login("nurse", "pw")
+    token = auth.login("nurse", PW)
     now[0] = 50
     assert auth.check(token) == "nurse"  # activity at 50 s restarts the clock
     now[0] = 100
@@ -56,16 +57,71 @@ def test_sessions_expire_after_idle_time_and_activity_extends_them():
     assert auth.check(token) is None
 
 
+def test_short_passwords_are_refused(monkeypatch):
+    # review (a): a one-character password was accepted
+    for short in ("x", "12345678901"):
+        with pytest.raises(AuthConfigError):
+            hash_password(short, iterations=FAST)
+        with pytest.raises(AuthConfigError):
+            NurseAuth("nurse", password=short)
+    assert NurseAuth("nurse", password="a" * 12).configured
+
+
+def test_repeated_failures_lock_the_name_even_for_the_right_password():
+    # review (a): 30 wrong passwords, then the right one logged in; failures were not logged
+    now = [0.0]
+    events: list[tuple[str, dict]] = []
+    auth = NurseAuth("nurse", password_hash=hash_password(PW, iterations=FAST), clock=lambda: now[0],
+                     max_failures=5, lockout_s=900, on_event=lambda kind, payload: events.append((kind, payload)))
+    for _ in range(4):
+        assert auth.login("nurse", "guess") is None
+    assert auth.locked_for("nurse") == 0
+    assert auth.login("nurse", "guess") is None            # the fifth failure locks
+    assert auth.locked_for("nurse") == 900
+    assert auth.login("nurse", PW) is None                  # the right password, refused while locked
+    now[0] = 899
+    assert auth.login("nurse", PW) is None
+    now[0] = 901
+    token = auth.login("nurse", PW)
+    assert token and auth.check(token) == "nurse"
+    kinds = [k for k, _ in events]
+    assert kinds == ["login_failed"] * 5 + ["login_lockout", "login_locked", "login_locked", "login_ok"]
+    assert events[4][1] == {"user": "nurse", "failures": 5}
+
+
+def test_a_success_clears_the_failures_and_wrong_names_are_not_logged():
+    events: list[tuple[str, dict]] = []
+    auth = NurseAuth("nurse", password_hash=hash_password(PW, iterations=FAST), max_failures=3,
+                     on_event=lambda kind, payload: events.append((kind, payload)))
+    auth.login("nurse", "a")
+    auth.login("nurse", "b")
+    assert auth.login("nurse", PW)
+    auth.login("nurse", "c")
+    assert auth.locked_for("nurse") == 0                    # 1 failure since the success, not 3
+    auth.login("my-password-typed-here", "x")
+    assert events[-1] == ("login_failed", {"user": "(other)", "failures": 1})
+
+
+def test_login_events_reach_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD", PW)
+    app = build_app(load_settings(paths={"database": tmp_path / "chat.sqlite"}, llm={"backend": "fake"}),
+                    generator=FakeGenerator())
+    staff = build_staff(app)
+    assert staff.auth.login("nurse", "wrong") is None
+    logged = app.store.events(kind="login_failed")
+    assert len(logged) == 1 and logged[0].payload == {"user": "nurse", "failures": 1}
+
+
 def test_malformed_hash_fails_at_start_up():
     with pytest.raises(AuthConfigError):
         NurseAuth("nurse", password_hash="not-a-hash")
 
 
 def test_password_from_environment_configures_the_console(monkeypatch):
-    monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD", "from-env")
+    monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD", "from-env-long-enough")
     settings = load_settings()
-    assert settings.ui.nurse_password.get_secret_value() == "from-env"
-    assert "from-env" not in repr(settings.ui)  # a secret, not printed
+    assert settings.ui.nurse_password.get_secret_value() == "from-env-long-enough"
+    assert "from-env-long-enough" not in repr(settings.ui)  # a secret, not printed
     monkeypatch.delenv("MEDCHAT_UI__NURSE_PASSWORD")
     assert load_settings().ui.nurse_password.get_secret_value() == ""  # no default password
 
@@ -104,11 +160,11 @@ def test_desk_records_search_and_csv(tmp_path):
 
 
 def test_staff_wiring_reads_the_ui_settings(tmp_path, monkeypatch, built_index):
-    monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD_HASH", hash_password("pw", iterations=FAST))
+    monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD_HASH", hash_password(PW, iterations=FAST))
     settings = load_settings()
     settings.paths.index_dir, settings.paths.database = built_index, tmp_path / "c.sqlite"
     staff = build_staff(build_app(settings, generator=FakeGenerator()))
-    assert staff.auth.configured and staff.auth.login("nurse", "pw")
+    assert staff.auth.configured and staff.auth.login("nurse", PW)
 
 
 def test_admin_rebuilds_in_the_background_and_chat_switches_to_the_new_build(tmp_path, corpus_dir, built_index):
