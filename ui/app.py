@@ -107,6 +107,15 @@ def serve(settings: Any, host: str, port: int, *, warm_up: bool = True,
     if not services.auth.configured:
         log.warning("nurse console not configured: set MEDCHAT_UI__NURSE_PASSWORD")
     demo = create_demo(services)
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, share=False,
-                show_api=False, ssr_mode=False, inbrowser=False, quiet=not block)
+    launch(demo, services, host, port, block=block)
     return demo
+
+
+def launch(demo: Any, services: Services, host: str, port: int, *, block: bool = True) -> None:
+    """Start ``demo`` behind the security middleware (headers, no endpoint listing, in-memory
+    downloads: ui/security.py)."""
+    from ui.security import app_kwargs
+
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, share=False,
+                show_api=False, ssr_mode=False, inbrowser=False, quiet=not block,
+                app_kwargs=app_kwargs(services.downloads))

@@ -4,11 +4,10 @@ after ``ui.session_timeout_min`` idle minutes)."""
 
 from __future__ import annotations
 
-import tempfile
+import html
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,6 +15,7 @@ import gradio as gr
 from chatbot.errors import MedChatError
 from ui import render
 from ui.i18n import Registry
+from ui.security import download_path
 from ui.services import Services
 
 FORM_FIELDS = ("complaint", "age", "sex", "pregnant", "hr", "sbp", "rr", "spo2", "temp", "gcs",
@@ -110,14 +110,17 @@ def search_history(services: Services, token: str | None, lang: str, search: str
 
 
 def export_csv(services: Services, token: str | None, lang: str, search: str) -> tuple:
-    """(token, *staff_view, file). The CSV carries a UTF-8 BOM so spreadsheet programs read
-    Chinese correctly."""
+    """(token, *staff_view, download link). The CSV (with a UTF-8 BOM so spreadsheet programs
+    read Chinese correctly) is never written to disk: it is held in memory for one download by
+    a link only this logged-in callback hands out (ui/security.py; review finding b)."""
     if services.auth.check(token) is None:
         return _expired(services, lang, 1)
-    folder = Path(tempfile.mkdtemp(prefix="medchat-triage-"))
-    path = folder / f"triage-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-    path.write_text(services.nurse.export_csv(search or ""), encoding="utf-8-sig")
-    return (token, *staff_view(True), gr.update(value=str(path), visible=True))
+    data = services.nurse.export_csv(search or "").encode("utf-8-sig")
+    name = f"triage-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    code = services.downloads.put(data, name)
+    link = (f'<a href="{download_path(code)}" download="{name}" id="mc-export-download">'
+            f'{html.escape(services.t(lang, "ui.nurse.export_link", name=name))}</a>')
+    return (token, *staff_view(True), gr.update(value=link, visible=True))
 
 
 def _sex_choices(t, lang: str) -> list[tuple[str, str]]:
@@ -250,7 +253,7 @@ def _history_panel(lang: str, parts: _Parts) -> tuple[Any, Any, Any]:
         parts.button(lang, "export", scale=1)
     table = gr.Dataframe(headers=_history_headers(t, lang), value=[], interactive=False,
                          wrap=True, elem_id="mc-history")
-    export_file = gr.File(visible=False, label="CSV", elem_id="mc-export-file")
+    export_file = gr.HTML("", visible=False, elem_id="mc-export-file")
     return search, table, export_file
 
 

@@ -4,10 +4,11 @@ unit tests pass fakes. Nothing here decides anything medical."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
 from chatbot.prompts import PromptLibrary
+from ui.security import Downloads
 
 
 class ChatBackend(Protocol):
@@ -51,6 +52,8 @@ class AuthBackend(Protocol):
 
     def logout(self, token: str | None) -> None: ...
 
+    def locked_for(self, user: str) -> float: ...
+
 
 @dataclass
 class Services:
@@ -62,6 +65,8 @@ class Services:
     emergency_number: str = "120"
     concurrency_limit: int = 2
     max_queue: int = 100
+    # the nurse's CSV exports, held in memory for one download (ui/security.py)
+    downloads: Downloads = field(default_factory=Downloads)
 
     def t(self, lang: str, key: str, **values: Any) -> str:
         return self.prompts.text(lang, key, **values)

@@ -17,6 +17,19 @@ from chatbot.prompts import PromptError, PromptLibrary
 from chatbot.store import ChatStore
 
 VITALS = ("hr", "sbp", "rr", "spo2", "temp", "gcs", "avpu", "pain")
+# A cell a spreadsheet would run as a formula ("=HYPERLINK(...)", "+1+cmd|..."): OWASP's CSV
+# injection advice is to prefix it with a quote so it shows as text (review finding b).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` safe for a spreadsheet cell: text that starts like a formula gets a leading
+    quote; numbers stay numbers (a negative number is data, not a formula)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 CSV_COLUMNS = ("id", "created_at", "nurse", "complaint", "age", "sex", "pregnant", "acuity",
                "disposition", "department", "reasons", "note")
 
@@ -87,8 +100,9 @@ class NurseDesk:
         writer.writeheader()
         for row in self.history(search, limit):
             dep = row["department"]
-            writer.writerow({**row, "department": dep.get("en", "") if isinstance(dep, dict) else dep,
-                             "reasons": ";".join(row["reasons"])})
+            row = {**row, "department": dep.get("en", "") if isinstance(dep, dict) else dep,
+                   "reasons": ";".join(row["reasons"])}
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         return out.getvalue()
 
     def explain(self, exc: MedChatError, lang: str) -> str:

@@ -175,9 +175,19 @@ def test_save_without_assessment_and_search_and_csv_export(tmp_path):
         services.nurse.save("nurse", {"complaint": complaint}, services.nurse.result, "")
     rows = nurse.search_history(services, "tok", "en", "fever")[6]
     assert [r[3] for r in rows] == ["fever"]
-    file_update = nurse.export_csv(services, "tok", "en", "")[6]
-    raw = open(file_update["value"], "rb").read()
-    assert raw.startswith(b"\xef\xbb\xbf") and b"2,fever" in raw
+    import re
+    import tempfile
+    from pathlib import Path
+
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    link = nurse.export_csv(services, "tok", "en", "")[6]["value"]
+    # review (b): nothing on disk to be fetched by URL or left behind; a single-use link instead
+    assert set(Path(tempfile.gettempdir()).iterdir()) == before
+    code = re.search(r'href="medchat/download/([^"]+)"', link).group(1)
+    held = services.downloads.take(code)
+    assert held.data.startswith(b"\xef\xbb\xbf") and b"2,fever" in held.data
+    assert services.downloads.take(code) is None  # used once, then gone
+    assert nurse.export_csv(services, None, "en", "")[0] is None and len(services.downloads) == 0
 
 
 def test_logout_closes_the_console():

@@ -159,6 +159,17 @@ def test_desk_records_search_and_csv(tmp_path):
     assert desk.explain(MedChatError("plain"), "en") == "plain"
 
 
+@pytest.mark.parametrize("typed", ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0",
+                                   "-2+3", "@SUM(A1:A2)", "＝HYPERLINK(1)", "\t=1"])
+def test_csv_export_neutralises_formulas(tmp_path, typed):
+    # review (b): =HYPERLINK(...) cells were exported as formulas (CSV injection)
+    desk = NurseDesk(ChatStore(tmp_path / "c.sqlite"), PromptLibrary(), engine=None)
+    desk.save("nurse", {"complaint": typed, "age": 40}, {"acuity": -1}, typed)
+    row = list(csv.DictReader(io.StringIO(desk.export_csv())))[0]
+    assert row["complaint"] == "'" + typed and row["note"] == "'" + typed
+    assert row["acuity"] == "-1"  # a number is data, left as it is
+
+
 def test_staff_wiring_reads_the_ui_settings(tmp_path, monkeypatch, built_index):
     monkeypatch.setenv("MEDCHAT_UI__NURSE_PASSWORD_HASH", hash_password(PW, iterations=FAST))
     settings = load_settings()
