@@ -18,7 +18,7 @@ from knowledge_base.embedders import Embedder, make_embedder
 from knowledge_base.errors import QueryError
 from knowledge_base.index.bm25 import BM25Index
 from knowledge_base.index.dense import DenseIndex
-from knowledge_base.index.manifest import IndexLayout, check_embedder, read_manifest
+from knowledge_base.index.manifest import IndexLayout, check_embedder, read_manifest, verify_checksums
 from knowledge_base.index.store import CHUNKS_FILE, ChunkStore
 from knowledge_base.records import Passage
 from knowledge_base.text import clean_text, detect_lang
@@ -101,6 +101,9 @@ class Retriever:
     def _load(self) -> _Loaded:
         build = self.layout.current_build()
         manifest = read_manifest(build)
+        # A tampered or damaged build is refused here (and a swap to one keeps the old build
+        # serving), not discovered by the next `kb verify`.
+        verify_checksums(build, manifest)
         if self._embedder is None:
             self._embedder = make_embedder(manifest["embedder"]["name"], threads=self.config.query_threads)
         # The embedder's dim may be unknown before loading (sentence-transformers); check the name

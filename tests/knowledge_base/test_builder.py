@@ -132,6 +132,29 @@ def test_truncated_artifact_is_caught_by_verify_and_open(built_index):
         Retriever(built_index).warm_up()
 
 
+def _flip_one_byte(path):
+    """Change a byte in the middle, keeping the size: only a checksum can tell."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_same_size_tampered_chunk_store_is_refused_on_open(built_index):
+    # review (g): a same-size-tampered chunks.sqlite was served; only `kb verify` noticed
+    _flip_one_byte(IndexLayout(built_index).current_build() / "chunks.sqlite")
+    with pytest.raises(IndexCorruptError, match="chunks.sqlite differs"):
+        Retriever(built_index).warm_up()
+
+
+def test_a_swap_to_a_tampered_build_keeps_the_old_one_serving(built_index):
+    retriever = Retriever(built_index)
+    before = [p.id for p in retriever.search("asthma inhaler", k=3)]
+    _flip_one_byte(IndexLayout(built_index).current_build() / "bm25_vocab.json")
+    with pytest.raises(IndexCorruptError):
+        retriever.reload()
+    assert before and [p.id for p in retriever.search("asthma inhaler", k=3)] == before
+
+
 def test_mismatched_embedder_is_refused(built_index):
     with pytest.raises(IndexMismatchError, match="built with embedder 'hash:64'"):
         Retriever(built_index, embedder=HashEmbedder(32)).warm_up()
