@@ -184,6 +184,54 @@ class UISettings(BaseModel):
     max_queue: int = Field(default=100, ge=1, description=(
         "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
 
+class APISettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(default="127.0.0.1", min_length=1, description=(
+        "Address `medchat api` listens on. 127.0.0.1 keeps it local; 0.0.0.0 exposes it (put it "
+        "behind TLS first: API keys travel in the Authorization header)."))
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of `medchat api`.")
+    keys_db: Path = Field(default=Path("data/api_keys.sqlite"), description=(
+        "SQLite file of the API keys (only their SHA-256, never the key itself) and of which key "
+        "opened which chat session; created owner-only (0600). `medchat api key create|list|revoke` "
+        "manage it."))
+    rate_limit_per_minute: int = Field(default=60, ge=0, description=(
+        "Requests one key may make per minute (token bucket: bursts up to this many, refilled "
+        "evenly); over it the API answers 429 with Retry-After. 0 = no limit. Counted per server "
+        "process: with `workers` > 1 a key may get up to workers x this."))
+    max_request_bytes: int = Field(default=262_144, ge=1024, le=64 * 1024 * 1024, description=(
+        "Largest request body accepted (413 beyond it), checked before the body is parsed. "
+        "256 KiB holds a long conversation (a message is at most chat.max_input_chars, 4000 "
+        "characters, about 12 KB of UTF-8 Chinese) with room to spare."))
+    cors_origins: list[str] = Field(default_factory=list, description=(
+        "Browser origins allowed to call the API (CORS), e.g. [\"https://portal.example.org\"] "
+        "(as an environment variable a JSON list: MEDCHAT_API__CORS_ORIGINS='[\"https://...\"]'); "
+        "\"*\" allows any. Empty (the default) = CORS off: browsers on other sites cannot call it."))
+    workers: int = Field(default=1, ge=1, le=32, description=(
+        "Server processes. Each loads its own models (~1 GB RSS with the default model), and the "
+        "CPU model answers one question at a time per process, so more than one only helps with "
+        "several cores or the `openai` backend."))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # An origin is scheme://host[:port], nothing after it: a path or a trailing slash never
+        # matches the browser's Origin header, which would turn CORS off without a word.
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s:]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"cors origin {origin!r} must be '*' or scheme://host[:port] "
+                                 "(no path, no trailing slash)")
+        return value
+
+    def resolved(self, root: Path) -> "APISettings":
+        path = self.keys_db.expanduser()
+        return self.model_copy(update={"keys_db": path if path.is_absolute() else root / path})
+
+
 class TriageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules_dir: Path = Field(default=Path("data/triage"), description=(
@@ -313,6 +361,7 @@ class Settings(BaseSettings):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    api: APISettings = Field(default_factory=APISettings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -331,6 +380,7 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**overrides)
     settings.paths = settings.paths.resolved(PROJECT_ROOT)
     settings.safety = settings.safety.resolved(PROJECT_ROOT)
+    settings.api = settings.api.resolved(PROJECT_ROOT)
     if not settings.classifier.model_dir.is_absolute():
         settings.classifier.model_dir = PROJECT_ROOT / settings.classifier.model_dir.expanduser()
     return settings
@@ -379,6 +429,7 @@ def reference_markdown() -> str:
     table("safety", "MEDCHAT_SAFETY", model_rows(SafetySettings))
     table("classifier", "MEDCHAT_CLASSIFIER", model_rows(ClassifierSettings))
     table("ui", "MEDCHAT_UI", model_rows(UISettings))
+    table("api", "MEDCHAT_API", model_rows(APISettings))
     return "\n".join(lines)
 
 

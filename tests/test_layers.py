@@ -2,7 +2,7 @@
 imports inside functions included (an import that only runs later is still a dependency).
 
     knowledge_base  <-  chatbot core stages  <-  chatbot.engine  <-  chatbot.staff  <-  chatbot.app
-                    <-  edges: chatbot.cli, chatbot.evaluation, chatbot.lc, ui
+                    <-  edges: chatbot.cli, chatbot.api, chatbot.evaluation, chatbot.lc, ui
     finetune sits beside the engine: it may use the layers below it; only the edges import it.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from knowledge_base.paths import PROJECT_ROOT
 
 PACKAGES = ("knowledge_base", "chatbot", "finetune", "ui")
-EDGES = ("chatbot.cli", "chatbot.evaluation", "chatbot.lc", "ui")
+EDGES = ("chatbot.cli", "chatbot.api", "chatbot.evaluation", "chatbot.lc", "ui")
 CORE = ("chatbot.settings", "chatbot.errors", "chatbot.prompts", "chatbot.protocols", "chatbot.store",
         "chatbot.redact", "chatbot.llm", "chatbot.safety", "chatbot.classifier", "chatbot.triage")
 
@@ -120,6 +120,7 @@ def test_no_module_finds_the_project_root_from_its_own_depth():
     ("chatbot.engine.service", "finetune"),
     ("chatbot.engine.service", "ui"),
     ("chatbot.app", "chatbot.cli"),
+    ("chatbot.engine.service", "chatbot.api"),
 ])
 def test_the_rules_would_catch_a_forbidden_import(module, banned):
     # The check itself can fail: a forbidden import is reported for the layer it comes from.

@@ -4,8 +4,8 @@ click's exit code 2 too; success is 0.
 
 JSON outputs (``--json``) are contracts read by other tools; see docs/CLI.md.
 
-One module per command group (kb, consult, clinical, evaluate, bench, train; shared helpers in
-common). This module only assembles them: the registration order below is the order in
+One module per command group (kb, consult, clinical, evaluate, bench, train, api; shared helpers
+in common). This module only assembles them: the registration order below is the order in
 ``medchat --help``.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from chatbot.cli import bench, clinical, consult, evaluate, kb, train
+from chatbot.cli import api, bench, clinical, consult, evaluate, kb, train
 
 app = typer.Typer(help="MedChat: bilingual medical consultation assistant (中文 / English).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -32,6 +32,7 @@ app.add_typer(bench.bench_app, name="bench")
 app.add_typer(train.train_app, name="train")
 app.add_typer(clinical.safety_app, name="safety")
 app.add_typer(train.finetune_app, name="finetune")
+app.add_typer(api.api_app, name="api")
 
 
 def main() -> None:
