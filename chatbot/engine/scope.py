@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from chatbot.engine.answer.compose import question_types
+from chatbot.engine.answer.compose import asked_types
 from chatbot.errors import MedChatError
 from chatbot.settings import PROJECT_ROOT
 
@@ -101,7 +101,8 @@ class LibraryScope:
                 continue
             # A clause without a cue that asks a clinical question keeps the message medical:
             # "what is prednisone used for and how much does it cost" is answered.
-            if any(question_types(clause, lang) for clause, c in found
+            # (asked in words: a clause with no question cue at all asks nothing on its own)
+            if any(asked_types(clause, lang) for clause, c in found
                    if c is None and not self._other_cue(clause, category.name)):
                 continue
             return ScopeVerdict(category.name, cue)

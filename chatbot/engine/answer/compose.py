@@ -73,6 +73,15 @@ def question_types(question: str, lang: str, hint: str | None = None) -> list[st
     """The sections the question asks for, in the order it asks them; ``hint`` (the classifier's
     section) joins last. ``["information"]`` when no cue is found: a bare topic ("gout?") wants the
     overview. Cues of both languages are tried: a Chinese message may hold English words."""
+    types = asked_types(question, lang)
+    if hint and hint not in types:
+        types.append(hint)
+    return types or [_DEFAULT_TYPE]
+
+
+def asked_types(question: str, lang: str) -> list[str]:
+    """The types whose cues are in ``question`` (empty when none is: nothing was asked in
+    words, unlike :func:`question_types`, which then assumes the overview)."""
     text = question.lower()
     found: dict[str, int] = {}
     for qtype, by_lang in _cues().items():
@@ -84,9 +93,7 @@ def question_types(question: str, lang: str, hint: str | None = None) -> list[st
     # leads when nothing more specific is asked.
     if len(types) > 1 and _DEFAULT_TYPE in types:
         types.remove(_DEFAULT_TYPE)
-    if hint and hint not in types:
-        types.append(hint)
-    return types or [_DEFAULT_TYPE]
+    return types
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,13 @@ SCOPE = LibraryScope()
     ("猫咪一直呕吐不吃东西怎么办？", "zh", "veterinary"),
     ("Can you recommend a good laptop for medical school?", "en", "product"),
     ("推荐一款适合大学生的笔记本电脑", "zh", "product"),
+    # from the answerer's blind round 2 (after its report): a clause without a question cue asks
+    # nothing on its own, so "…多少钱，社区医院可以打吗" is refused as a whole
+    ("九价HPV疫苗多少钱，社区医院可以打吗", "zh", "cost"),
+    ("哪里可以买到司美格鲁肽，减肥针多少钱一支", "zh", "cost"),
+    ("Walgreens pharmacy hours on Sunday?", "en", "provider"),
+    ("Is Dr. Smith at Mayo Clinic Rochester taking new patients?", "en", "provider"),
+    ("Which brand of protein powder is best for building muscle?", "en", "product"),
 ])
 def test_out_of_library_questions_are_named(text, lang, category):
     verdict = SCOPE.check(text, lang)
