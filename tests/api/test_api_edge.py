@@ -103,7 +103,8 @@ def test_an_unexpected_error_is_a_bilingual_500_logged_redacted(api_env, caplog)
     assert "RuntimeError" in caplog.text and "[PHONE]" in caplog.text and PHONE not in caplog.text
 
 
-def test_a_domain_error_is_a_bilingual_503(api_env):
+def app_whose_index_is_gone():
+    """The real app wiring with a retriever that fails as a deleted index does."""
     from chatbot.app import build_app
     from chatbot.settings import load_settings
     from knowledge_base.errors import IndexNotFoundError
@@ -114,6 +115,11 @@ def test_a_domain_error_is_a_bilingual_503(api_env):
         raise IndexNotFoundError("no index at /secret/path")
 
     app.retriever.search = gone
+    return app
+
+
+def test_a_domain_error_is_a_bilingual_503(api_env):
+    app = app_whose_index_is_gone()
     with make_client(app) as client:
         response = client.get("/v1/kb/search", headers=auth(new_key(client, "patient")), params={"q": "gout"})
     assert_error(response, 503, "unavailable")
@@ -121,16 +127,7 @@ def test_a_domain_error_is_a_bilingual_503(api_env):
 
 
 def test_a_failure_during_a_stream_ends_it_with_an_error_event(api_env):
-    from chatbot.app import build_app
-    from chatbot.settings import load_settings
-    from knowledge_base.errors import IndexNotFoundError
-
-    app = build_app(load_settings())
-
-    def gone(*args, **kwargs):
-        raise IndexNotFoundError("no index at /secret/path")
-
-    app.retriever.search = gone
+    app = app_whose_index_is_gone()
     with make_client(app) as client:
         response = client.post("/v1/chat/completions", headers=auth(new_key(client, "patient")),
                                json={**chat_body("What causes gout?"), "stream": True})
