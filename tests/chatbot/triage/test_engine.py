@@ -288,6 +288,20 @@ def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
     ("7-month-old, T 37.8 the evening after her jabs, feeding well, injection site a little red", "sc"),
     ("患者男，28岁，有痔疮，大便后手纸上有一点鲜血，无黑便，无头晕", "sc"),
     ("35M, productive cough for 6 days, T 38.4, HR 90, SpO2 97%", "ne"),
+    # self-care forms rounds 8-11 kept missing (NHS self-care pages), in new wording
+    ("31F went over on her L ankle stepping off a bus, mild swelling, walking on it, no bony tenderness", "sc"),
+    ("31F went over on her L ankle, unable to bear weight, tender over the lateral malleolus", "ne"),  # Ottawa
+    ("患者女，45岁，下台阶时扭了一下左脚踝，稍肿，能自行行走，外踝无压痛", "sc"),
+    ("患者女，45岁，扭伤右脚踝后不能负重行走，外踝压痛明显", "ne"),                           # Ottawa
+    ("40M spilled boiling water from the kettle onto his wrist, red and sore, no blisters, cooled 20 min", "sc"),
+    ("患者男，52岁，削苹果时水果刀划伤拇指，伤口浅，已止血，活动正常", "sc"),
+    ("患者女，28岁，晨起脖子疼，转头受限，昨晚枕头太高，无发热，无手麻", "sc"),
+    ("22M quads very sore and stiff 2 days after his first leg day at the gym, urine normal colour", "sc"),
+    ("患者女，38岁，近1周大便干硬，排便费力，饮水少，无便血，无腹痛", "sc"),
+    ("5-week-old brings up a little milk after most feeds, gaining weight, happy, not projectile", "sc"),
+    ("患儿女，1岁，天热后脖子和背上长了痱子，不发烧，吃奶好", "sc"),
+    ("30F pressure across her forehead after long screen days this week, eased by paracetamol, no fever", "sc"),
+    ("4-year-old passed meconium normally at birth; now hard stools twice a week, eating well", "sc"),
 ])
 def test_blind_round_7_classes_in_new_wording(text, level):
     from chatbot.app import make_triage_engine
