@@ -30,12 +30,12 @@ from chatbot.settings import DATA_DIR, EVAL_DIR, project_relative
 from chatbot.triage.learned import CLASSES, MAX_CHARS, TriageOpinionModel
 
 # Blind rounds written for the model's own freeze figures: never training data until reported.
-# Rounds 9 and 10 were reported at freeze (triage-lr-3fedf32a, triage-lr-52cecf4b; docs/TRIAGE.md),
-# then became training data.
-FROZEN_ROUNDS = ("triage_holdout11.jsonl",)
+# Rounds 9, 10 and 11 were reported at freeze (triage-lr-3fedf32a, -52cecf4b, -826ce517;
+# docs/TRIAGE.md), then became training data.
+FROZEN_ROUNDS = ("triage_holdout12.jsonl",)
 # Outside-written rounds (helpers who saw no rules or code), left out one at a time for the metrics.
 OUTSIDE_ROUNDS = ("triage_holdout7.jsonl", "triage_holdout8.jsonl", "triage_holdout9.jsonl",
-                  "triage_holdout10.jsonl")
+                  "triage_holdout10.jsonl", "triage_holdout11.jsonl")
 ORDER = {"sc": 0, "ne": 1, "em": 2}
 
 
