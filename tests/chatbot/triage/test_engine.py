@@ -302,6 +302,11 @@ def test_clinical_terms_are_read_as_plain_words(engine, text, disposition):
     ("患儿女，1岁，天热后脖子和背上长了痱子，不发烧，吃奶好", "sc"),
     ("30F pressure across her forehead after long screen days this week, eased by paracetamol, no fever", "sc"),
     ("4-year-old passed meconium normally at birth; now hard stools twice a week, eating well", "sc"),
+    ("患儿女，9月龄，天气热、衣服穿多后后背出现密集针尖大小的小红疹，精神好，吃奶好，无发热", "sc"),
+    ("患者男，30岁，换了新的沐浴露后双前臂红疹发痒2天，无水疱，无嘴唇肿胀", "sc"),
+    ("患者女，20岁，游泳完左耳朵发闷，像有水，无耳痛，无流脓，无发热", "sc"),
+    ("患者男，24岁，吃火锅后拉肚子2次，水样便，轻微腹痛，无发热，无便血，能喝水", "sc"),
+    ("患者女，30岁，口腔溃疡1个，吃辣的食物加重，已4天，无发热", "sc"),
 ])
 def test_blind_round_7_classes_in_new_wording(text, level):
     from chatbot.app import make_triage_engine
