@@ -85,7 +85,11 @@ class Router:
         intent = understanding.intent
         if intent is not None and intent.label in SHORT_ROUTES \
                 and intent.score >= self.config.route_min_score:
-            return Route(SHORT_ROUTES[intent.label], tone=tone)
+            kind = SHORT_ROUTES[intent.label]
+            # "pharmacy hours on Sunday?" is administrative *and* beyond the library: the
+            # administrative reply stays, the scope marks it as a no-source answer.
+            verdict = self.scope.check(text, lang) if text and kind == "administrative" else None
+            return Route(kind, tone=tone, scope=verdict.category if verdict else None)
         # Prices, a named provider, a pet, a laptop: the library cannot answer these whatever
         # retrieval finds, and the nearest page would make a confident wrong answer.
         verdict = self.scope.check(text, lang) if text else None
@@ -105,7 +109,7 @@ class Router:
                                       department=self.prompts.text(lang, f"dept.{dept}"))
                     if dept else self.prompts.text(lang, "route.department_unknown"))
             reply = f"{line}\n\n{self.prompts.text(lang, 'route.administrative')}"
-        elif route.scope:
+        elif route.scope and route.kind == "out_of_scope":
             reply = self.prompts.text(lang, f"route.scope.{route.scope}")
         else:
             reply = self.prompts.text(lang, f"route.{route.kind}")

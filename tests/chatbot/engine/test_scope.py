@@ -93,3 +93,13 @@ def test_engine_answers_honestly_without_retrieval_or_model(built_index, tmp_pat
     assert result.answer == PROMPTS.text(lang, f"route.scope.{category}")
     assert {"route_out_of_scope", f"scope_{category}", "no_evidence"} <= set(result.flags)
     assert result.citations == [] and result.passages == []
+
+
+def test_an_administrative_question_beyond_the_library_keeps_its_reply_and_says_no_source(built_index, tmp_path):
+    # blind round 2: "Walgreens pharmacy hours on Sunday?" got the administrative reply, unflagged
+    service = service_with(built_index, tmp_path, FixedClassifier("administrative"))
+    result = service.ask("Walgreens pharmacy hours on Sunday?")
+    assert PROMPTS.text("en", "route.administrative") in result.answer
+    assert {"route_administrative", "scope_provider", "no_evidence"} <= set(result.flags)
+    plain = service.ask("How do I get a copy of my medical records?")
+    assert "no_evidence" not in plain.flags and "route_administrative" in plain.flags
