@@ -30,12 +30,12 @@ from chatbot.settings import DATA_DIR, EVAL_DIR, project_relative
 from chatbot.triage.learned import CLASSES, MAX_CHARS, TriageOpinionModel
 
 # Blind rounds written for the model's own freeze figures: never training data until reported.
-# Rounds 9, 10 and 11 were reported at freeze (triage-lr-3fedf32a, -52cecf4b, -826ce517;
+# Rounds 9 to 12 were reported at freeze (triage-lr-3fedf32a, -52cecf4b, -826ce517, -50f1da3b;
 # docs/TRIAGE.md), then became training data.
-FROZEN_ROUNDS = ("triage_holdout12.jsonl",)
+FROZEN_ROUNDS = ("triage_holdout13.jsonl",)
 # Outside-written rounds (helpers who saw no rules or code), left out one at a time for the metrics.
 OUTSIDE_ROUNDS = ("triage_holdout7.jsonl", "triage_holdout8.jsonl", "triage_holdout9.jsonl",
-                  "triage_holdout10.jsonl", "triage_holdout11.jsonl")
+                  "triage_holdout10.jsonl", "triage_holdout11.jsonl", "triage_holdout12.jsonl")
 ORDER = {"sc": 0, "ne": 1, "em": 2}
 
 
