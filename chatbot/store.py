@@ -191,17 +191,16 @@ def check_session_id(session_id: str) -> str:
 PRIVATE_MODE = 0o600
 
 
-def _private_file(path: Path) -> None:
+def private_file(path: Path) -> None:
     """Create ``path`` owner-only if it does not exist (before SQLite creates it with the umask's
-    mode), or tighten an existing file (and its WAL files) that others can read."""
+    mode), or tighten an existing file (and its WAL files) that others can read. OSError when it
+    cannot be created. Every SQLite file of personal data goes through here (chat store, API keys)."""
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE)
         os.close(fd)
         return
     except FileExistsError:
         pass
-    except OSError as exc:
-        raise StoreError(f"cannot create chat store {path}: {exc}", hint="check the path and its permissions") from exc
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             if file.is_file() and file.stat().st_mode & 0o077:
@@ -222,7 +221,11 @@ class ChatStore:
         except OSError as exc:
             raise StoreError(f"cannot create the directory of chat store {self.path}: {exc}",
                              hint="check the path and its permissions") from exc
-        _private_file(self.path)
+        try:
+            private_file(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot create chat store {self.path}: {exc}",
+                             hint="check the path and its permissions") from exc
         try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write), so a
             # writer takes the lock up front and waits busy_timeout instead of failing mid-way.

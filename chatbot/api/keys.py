@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
@@ -29,14 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from chatbot.errors import MedChatError
+from chatbot.store import private_file
 
 ROLES = ("patient", "nurse", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 PREFIX = "mck_"
 _KEY = re.compile(r"mck_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})")
-# Owner-only, as the chat store: whoever reads the file learns which key opened which
-# conversation. SQLite gives its journal the database file's mode.
-PRIVATE_MODE = 0o600
+# Owner-only, as the chat store (chatbot.store.private_file): whoever reads the file learns which
+# key opened which conversation.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id          TEXT PRIMARY KEY,
@@ -108,11 +107,7 @@ class KeyStore:
         existing file that others can read is tightened."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE))
-            except FileExistsError:
-                if self.path.stat().st_mode & 0o077:
-                    self.path.chmod(PRIVATE_MODE)
+            private_file(self.path)
             with closing(sqlite3.connect(self.path, timeout=5.0)) as conn, conn:
                 conn.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:

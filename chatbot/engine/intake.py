@@ -24,6 +24,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _OTHER_SCRIPT = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff\u0400-\u04ff"
                            "\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u0900-\u097f\u0e00-\u0e7f]")
 _OWN_LETTER = re.compile(rf"[A-Za-z{CJK_CLASS}]")
+_KANA = re.compile("[\u3040-\u30ff]")
 
 
 class InputError(MedChatError):
@@ -64,7 +65,7 @@ def check_input(text: str, max_chars: int) -> str:
     # name in an English sentence is still English); a Japanese sentence has many kanji, so
     # three kana are enough to tell it.
     own = len(_OWN_LETTER.findall(cleaned))
-    kana = len(re.findall("[\u3040-\u30ff]", cleaned))
+    kana = len(_KANA.findall(cleaned))
     if other and (other > own or kana >= 3):
         raise InputError("input.unsupported_language", "message in a language other than Chinese or English")
     return cleaned

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.browser import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _medchat() -> list[str]:
@@ -37,7 +32,7 @@ class ApiServer:
         # turned 3-second answers into 60-second timeouts.
         self.env = {**os.environ, "MEDCHAT_API__KEYS_DB": str(tmp / "keys.sqlite"),
                     "MEDCHAT_PATHS__DATABASE": str(tmp / "chat.sqlite"), "MEDCHAT_LLM__N_THREADS": "1"}
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "api.log"
         with self.log.open("wb") as log:

@@ -4,11 +4,11 @@ the real Gradio app over real HTTP (fake services behind it)."""
 from __future__ import annotations
 
 import re
-import socket
 
 import httpx
 import pytest
 
+from tests.ui.browser import free_port
 from tests.ui.fakes import make_services
 from ui import nurse
 from ui.security import SECURITY_HEADERS, Downloads
@@ -25,19 +25,13 @@ def test_downloads_are_single_use_and_expire():
     assert vault.take("guessed") is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def running():
     from ui.app import create_demo, launch
 
     services = make_services()
     demo = create_demo(services)
-    port = _free_port()
+    port = free_port()
     launch(demo, services, "127.0.0.1", port, block=False)
     yield services, f"http://127.0.0.1:{port}"
     demo.close()
