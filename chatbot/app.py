@@ -18,6 +18,7 @@ from chatbot.prompts import PromptLibrary
 from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen
 from chatbot.settings import PROJECT_ROOT, Settings, load_settings
 from chatbot.staff.admin import AdminService
+from chatbot.staff.accounts import AccountStore
 from chatbot.staff.auth import NurseAuth
 from chatbot.staff.nurse import NurseDesk
 from chatbot.store import ChatStore
@@ -64,9 +65,19 @@ def build_index_from_settings(s: Settings, sources: list[Path] | None = None, in
                        full=full, progress=progress, on_progress=on_progress)
 
 
+def store_target(s: Settings) -> Path | str:
+    """Where the store lives: ``store.url`` (Postgres) when set, else the file ``paths.database``."""
+    return s.store.url.get_secret_value() or s.paths.database
+
+
 def make_store(s: Settings) -> ChatStore:
-    """The conversation store of ``paths.database``."""
-    return ChatStore(s.paths.database)
+    """The conversation store: Postgres at ``store.url``, else SQLite at ``paths.database``."""
+    return ChatStore(store_target(s))
+
+
+def keys_target(s: Settings) -> Path | str:
+    """Where the API keys live: in the Postgres store (shared by replicas), else ``api.keys_db``."""
+    return s.store.url.get_secret_value() or s.api.keys_db
 
 
 def make_safety_screen(settings: Settings, prompts: PromptLibrary | None = None,
@@ -168,7 +179,9 @@ def build_staff(app: App) -> Staff:
     auth = NurseAuth(ui.nurse_user, password=ui.nurse_password.get_secret_value(),
                      password_hash=ui.nurse_password_hash, timeout_s=ui.session_timeout_min * 60,
                      # failures, lockouts and logins go to the audit events (review finding a)
-                     on_event=lambda kind, payload: app.store.log_event(kind, payload))
+                     on_event=lambda kind, payload: app.store.log_event(kind, payload),
+                     # individual accounts (`medchat staff add`), shared by every replica
+                     accounts=AccountStore(app.store.db))
     return Staff(auth=auth, nurse=NurseDesk(app.store, app.prompts, app.triage),
                  admin=AdminService(app, build=lambda full, on_progress: build_index_from_settings(
                      app.settings, full=full, progress=False, on_progress=on_progress)))

@@ -75,6 +75,28 @@ class PathSettings(BaseModel):
                             database=fix(self.database))
 
 
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: SecretStr = Field(default=SecretStr(""), description=(
+        "Database of sessions, messages, feedback, events, triage records, staff accounts and (with "
+        "Postgres) API keys. Empty (the default): the embedded SQLite file paths.database. "
+        "postgresql://user:password@host:5432/dbname for a deployment whose replicas share one store "
+        "(needs psycopg: pip install -e \".[postgres]\"); tables are created and migrated on start. "
+        "It holds a password: set it as MEDCHAT_STORE__URL rather than in settings.yaml."))
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and url.split(":", 1)[0].lower() not in ("postgresql", "postgres"):
+            raise ValueError("store.url must be empty (SQLite at paths.database) or a postgresql:// URL")
+        return value
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.url.get_secret_value())
+
+
 class KBSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     embedder: str = Field(default="use-multilingual", description=(
@@ -192,7 +214,8 @@ class APISettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535, description="Port of `medchat api`.")
     keys_db: Path = Field(default=Path("data/api_keys.sqlite"), description=(
         "SQLite file of the API keys (only their SHA-256, never the key itself) and of which key "
-        "opened which chat session; created owner-only (0600). `medchat api key create|list|revoke` "
+        "opened which chat session, when store.url is empty (with Postgres the keys live in the store, "
+        "shared by the replicas); created owner-only (0600). `medchat api key create|list|revoke` "
         "manage it."))
     rate_limit_per_minute: int = Field(default=60, ge=0, description=(
         "Requests one key may make per minute (token bucket: bursts up to this many, refilled "
@@ -353,6 +376,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCHAT_", env_nested_delimiter="__",
                                       extra="forbid")
     paths: PathSettings = Field(default_factory=PathSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     kb: KBSettings = Field(default_factory=KBSettings)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -419,6 +443,7 @@ def reference_markdown() -> str:
         return [(f.name, f.default, f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
 
     table("paths", "MEDCHAT_PATHS", model_rows(PathSettings))
+    table("store", "MEDCHAT_STORE", model_rows(StoreSettings))
     table("kb", "MEDCHAT_KB", model_rows(KBSettings))
     table("kb.chunker", "MEDCHAT_KB__CHUNKER", dc_rows(ChunkerConfig))
     table("kb.index", "MEDCHAT_KB__INDEX", dc_rows(IndexConfig))

@@ -1,5 +1,8 @@
-"""SQLite store of the consultation side: sessions, messages, feedback, audit events (e.g.
-red-flag escalations) and nurse triage records, in one file (``paths.database``, WAL mode).
+"""The store of the consultation side: sessions, messages, feedback, audit events (e.g.
+red-flag escalations), nurse triage records and staff accounts — in one SQLite file
+(``paths.database``, WAL mode) by default, or in Postgres (``store.url: postgresql://…``) when
+several replicas share it. Both run the same SQL (:mod:`chatbot.db`) and the same versioned
+migrations (:mod:`chatbot.schema`).
 
 Everything a person typed is passed through :func:`chatbot.redact.redact` *before* it is
 written: message text, every string inside a message's ``meta``, feedback comments, event
@@ -12,7 +15,7 @@ medical question, and keeping one unredacted copy "just for the prompt" would me
 identifier-bearing copy somewhere. The reply to the *current* message is built from the live
 input, so the patient sees no difference.
 
-Threads: one connection guarded by a lock (not a connection per thread). SQLite serialises
+Threads: one connection guarded by a lock (not a connection per thread, see :mod:`chatbot.db`). SQLite serialises
 writers anyway and every statement here takes well under a millisecond, so per-thread
 connections would buy nothing for a chat app's load, while leaking a connection for every
 short-lived worker thread (Gradio's pool, test threads) and making :meth:`close` unable to reach
@@ -27,7 +30,6 @@ import logging
 import os
 import re
 import sqlite3
-import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,61 +37,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping
 
+from chatbot.db import Cursor, Database, DatabaseError, PostgresDatabase, SQLiteDatabase, is_postgres_url
 from chatbot.errors import MedChatError
 from chatbot.redact import redact
+from chatbot.schema import SCHEMA_VERSION, SchemaError, migrate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 5000
 ROLES = ("user", "assistant", "system")
 Role = Literal["user", "assistant", "system"]
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HINT_PATH = ("move the file away (a new, empty store is created on the next start) or point "
               "MEDCHAT_PATHS__DATABASE / paths.database at another file")
-
-_SCHEMA = f"""
-CREATE TABLE schema_version(version INTEGER NOT NULL);
-INSERT INTO schema_version VALUES ({SCHEMA_VERSION});
-CREATE TABLE sessions(
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    lang TEXT,
-    channel TEXT NOT NULL DEFAULT 'chat');
-CREATE TABLE messages(
-    id INTEGER PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-    text TEXT NOT NULL,
-    lang TEXT,
-    created_at TEXT NOT NULL,
-    meta TEXT NOT NULL DEFAULT '{{}}');
-CREATE INDEX messages_session ON messages(session_id, id);
-CREATE TABLE feedback(
-    id INTEGER PRIMARY KEY,
-    message_id INTEGER NOT NULL REFERENCES messages(id),
-    rating INTEGER NOT NULL CHECK (rating IN (1, -1)),
-    comment TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL);
-CREATE TABLE events(
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    session_id TEXT,
-    created_at TEXT NOT NULL,
-    payload TEXT NOT NULL DEFAULT '{{}}');
-CREATE INDEX events_kind ON events(kind, id);
-CREATE TABLE triage(
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    nurse TEXT NOT NULL DEFAULT '',
-    intake TEXT NOT NULL DEFAULT '{{}}',
-    result TEXT NOT NULL DEFAULT '{{}}',
-    note TEXT NOT NULL DEFAULT '');
-"""
-_TABLES = ("schema_version", "sessions", "messages", "feedback", "events", "triage")
-
 
 class StoreError(MedChatError):
     """The chat store cannot be opened or was asked something invalid (bad id, unknown row)."""
@@ -210,12 +170,29 @@ def private_file(path: Path) -> None:
 
 
 class ChatStore:
-    """Sessions, messages, feedback, events and triage in one SQLite file; safe to share between
-    threads. Lists come back newest first, except :meth:`history` (oldest first, prompt order)."""
+    """Sessions, messages, feedback, events and triage, in an SQLite file (``target`` a path) or
+    Postgres (``target`` a ``postgresql://`` URL); safe to share between threads. Lists come back
+    newest first, except :meth:`history` (oldest first, prompt order). :attr:`db` is the open
+    database, which the staff accounts share."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
+    def __init__(self, target: Path | str) -> None:
+        self.db: Database
+        if is_postgres_url(target):
+            self.path = None
+            self.where = str(target)
+            try:
+                self.db = PostgresDatabase(str(target))
+                self.where = self.db.where
+                migrate(self.db)
+            except DatabaseError as exc:
+                raise StoreError(f"chat store: {exc.message}", hint=exc.hint) from exc
+            except SchemaError as exc:
+                self.db.close()
+                raise StoreError(f"chat store {self.where}: {exc}",
+                                 hint="point store.url at an empty database or schema, or upgrade MedChat") from exc
+            return
+        self.path = Path(target)
+        self.where = str(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -227,84 +204,43 @@ class ChatStore:
             raise StoreError(f"cannot create chat store {self.path}: {exc}",
                              hint="check the path and its permissions") from exc
         try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write), so a
-            # writer takes the lock up front and waits busy_timeout instead of failing mid-way.
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                         timeout=BUSY_TIMEOUT_MS / 1000)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open chat store {self.path}: {exc}",
-                             hint="check that the path is a writable file, not a directory") from exc
+            self.db = SQLiteDatabase(self.path)
+        except DatabaseError as exc:
+            raise StoreError(f"cannot open chat store {exc.message.removeprefix('cannot open ')}",
+                             hint=exc.hint) from exc
         try:
-            self._setup()
+            self.db.setup()
+            migrate(self.db)
         except sqlite3.DatabaseError as exc:
-            self._conn.close()
+            self.db.close()
             # "file is not a database", "database disk image is malformed", ...
             raise StoreError(f"{self.path} is not a MedChat chat store or is corrupt: {exc}",
                              hint=_HINT_PATH) from exc
-        except StoreError:
-            self._conn.close()
-            raise
+        except SchemaError as exc:
+            self.db.close()
+            raise StoreError(f"chat store {self.path}: {exc}",
+                             hint=("upgrade MedChat, or " if "reads version" in str(exc) else "") + _HINT_PATH) from exc
+        except DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"chat store: {exc.message}", hint=exc.hint) from exc
 
-    # -- opening -------------------------------------------------------------------------------
-    def _setup(self) -> None:
-        conn = self._conn
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")  # first real read: raises on a non-database file
-        # NORMAL is safe in WAL mode: a crash never corrupts, a power cut may lose the last commits.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        with self._write():
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
-            if not tables:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                return
-        self._check_schema(tables)
-
-    def _check_schema(self, tables: set[str]) -> None:
-        missing = set(_TABLES) - tables
-        if "schema_version" in missing:
-            raise StoreError(f"{self.path} is an SQLite file but not a MedChat chat store "
-                             f"(tables: {', '.join(sorted(tables))})", hint=_HINT_PATH)
-        row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        version = row[0] if row else None
-        if version != SCHEMA_VERSION:
-            raise StoreError(f"chat store {self.path} has schema version {version}, this MedChat "
-                             f"reads version {SCHEMA_VERSION}",
-                             hint="upgrade MedChat, or " + _HINT_PATH)
-        if missing:
-            raise StoreError(f"chat store {self.path} is incomplete: missing tables "
-                             f"{', '.join(sorted(missing))}", hint=_HINT_PATH)
+    @property
+    def backend(self) -> str:
+        return self.db.dialect
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for other writers
-            except sqlite3.OperationalError as exc:
-                raise self._write_failed(exc) from exc
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # disk full, I/O error
-                self._conn.execute("ROLLBACK")
-                raise self._write_failed(exc) from exc
-
-    def _write_failed(self, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"cannot write to chat store {self.path}: {exc}",
-                          hint="another process may hold a long write lock, or the disk is full "
-                               "or read-only")
+    def _write(self) -> Iterator[Cursor]:
+        try:
+            with self.db.transaction() as cur:
+                yield cur
+        except DatabaseError as exc:
+            raise StoreError(f"cannot write to chat store {self.where}: {exc.message}", hint=exc.hint) from exc
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        try:
+            return self.db.read(sql, params)
+        except DatabaseError as exc:
+            raise StoreError(f"cannot read chat store {self.where}: {exc.message}", hint=exc.hint) from exc
 
     # -- sessions ------------------------------------------------------------------------------
     def new_session(self, lang: str | None = None, channel: str = "chat") -> str:
@@ -320,8 +256,8 @@ class ChatStore:
         check_session_id(session_id)
         now = utc_now()
         with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO sessions(id, created_at, updated_at, lang, channel) "
-                         "VALUES (?,?,?,?,?)", (session_id, now, now, lang, channel))
+            conn.execute("INSERT INTO sessions(id, created_at, updated_at, lang, channel) "
+                         "VALUES (?,?,?,?,?) ON CONFLICT (id) DO NOTHING", (session_id, now, now, lang, channel))
         return session_id
 
     def session_exists(self, session_id: str) -> bool:
@@ -342,11 +278,11 @@ class ChatStore:
             if conn.execute("SELECT 1 FROM sessions WHERE id=?", (session_id,)).fetchone() is None:
                 raise StoreError(f"unknown session {session_id!r}",
                                  hint="create it first with new_session() or ensure_session()")
-            cur = conn.execute("INSERT INTO messages(session_id, role, text, lang, created_at, meta) "
-                               "VALUES (?,?,?,?,?,?)",
-                               (session_id, role, stored_text, lang, now, stored_meta))
+            row = conn.execute("INSERT INTO messages(session_id, role, text, lang, created_at, meta) "
+                               "VALUES (?,?,?,?,?,?) RETURNING id",
+                               (session_id, role, stored_text, lang, now, stored_meta)).fetchone()
             conn.execute("UPDATE sessions SET updated_at=? WHERE id=?", (now, session_id))
-            return int(cur.lastrowid)
+            return int(row[0])
 
     def history(self, session_id: str, limit: int = 20) -> list[StoredMessage]:
         """The last ``limit`` messages of the session, oldest first — redacted text (see the
@@ -375,9 +311,10 @@ class ChatStore:
             if conn.execute("SELECT 1 FROM messages WHERE id=?", (message_id,)).fetchone() is None:
                 raise StoreError(f"cannot rate unknown message {message_id!r}",
                                  hint="rate the message_id returned with the answer")
-            cur = conn.execute("INSERT INTO feedback(message_id, rating, comment, created_at) "
-                               "VALUES (?,?,?,?)", (message_id, rating, stored_comment, utc_now()))
-            return int(cur.lastrowid)
+            row = conn.execute("INSERT INTO feedback(message_id, rating, comment, created_at) "
+                               "VALUES (?,?,?,?) RETURNING id",
+                               (message_id, rating, stored_comment, utc_now())).fetchone()
+            return int(row[0])
 
     def recent_feedback(self, limit: int = 50) -> list[StoredFeedback]:
         rows = self._read(
@@ -395,9 +332,10 @@ class ChatStore:
         if session_id is not None:
             check_session_id(session_id)
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO events(kind, session_id, created_at, payload) "
-                               "VALUES (?,?,?,?)", (kind, session_id, utc_now(), _dumps(payload)))
-            return int(cur.lastrowid)
+            row = conn.execute("INSERT INTO events(kind, session_id, created_at, payload) "
+                               "VALUES (?,?,?,?) RETURNING id",
+                               (kind, session_id, utc_now(), _dumps(payload))).fetchone()
+            return int(row[0])
 
     def events(self, kind: str | None = None, limit: int = 100) -> list[StoredEvent]:
         sql = "SELECT id, kind, session_id, created_at, payload FROM events"
@@ -415,11 +353,11 @@ class ChatStore:
         redacted; ``nurse`` (a staff name, needed for the audit trail) keeps the name but loses
         any phone, ID, card, e-mail or address typed into it."""
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO triage(created_at, nurse, intake, result, note) "
-                               "VALUES (?,?,?,?,?)",
-                               (utc_now(), redact(clean_text(nurse), keep=("NAME",))[0], _dumps(intake), _dumps(result),
-                                redact_text(note)))
-            return int(cur.lastrowid)
+            row = conn.execute("INSERT INTO triage(created_at, nurse, intake, result, note) "
+                               "VALUES (?,?,?,?,?) RETURNING id",
+                               (utc_now(), redact(clean_text(nurse), keep=("NAME",))[0], _dumps(intake),
+                                _dumps(result), redact_text(note))).fetchone()
+            return int(row[0])
 
     def recent_triage(self, limit: int = 50, search: str | None = None) -> list[StoredTriage]:
         """Newest first; ``search`` is a case-insensitive (ASCII) substring of the nurse, the note
@@ -428,8 +366,9 @@ class ChatStore:
         params: list[Any] = []
         if search:
             like = "%" + re.sub(r"([\\%_])", r"\\\1", clean_text(search)) + "%"
-            sql += (" WHERE nurse LIKE ? ESCAPE '\\' OR note LIKE ? ESCAPE '\\'"
-                    " OR intake LIKE ? ESCAPE '\\' OR result LIKE ? ESCAPE '\\'")
+            like_op = self.db.ilike  # case-insensitive on both engines
+            sql += " WHERE " + " OR ".join(f"{column} {like_op} ? ESCAPE '\\'"
+                                           for column in ("nurse", "note", "intake", "result"))
             params += [like] * 4
         rows = self._read(sql + " ORDER BY id DESC LIMIT ?", [*params, _positive("limit", limit)])
         return [StoredTriage(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5])
@@ -450,19 +389,18 @@ class ChatStore:
             "red_flags": ("events", "kind='red_flag'"),
             "triage": ("triage", ""),
         }
-        with self._lock:  # one consistent snapshot under the lock
-            return {name: self._count(table, where) for name, (table, where) in counts.items()}
-
-    def _count(self, table: str, where: str) -> int:
-        sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
-        return int(self._conn.execute(sql).fetchone()[0])
+        with self._write() as cur:  # one consistent snapshot
+            return {name: int(cur.execute(f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else ""))
+                              .fetchone()[0]) for name, (table, where) in counts.items()}
 
     def journal_mode(self) -> str:
-        return str(self._read("PRAGMA journal_mode")[0][0])
+        """SQLite's journal mode ("wal"); Postgres has its own WAL and answers "postgresql"."""
+        if isinstance(self.db, SQLiteDatabase):
+            return str(self.db.pragma("journal_mode"))
+        return self.db.dialect
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
 
     def __enter__(self) -> "ChatStore":
         return self

@@ -65,3 +65,21 @@ def built_index(tmp_path: Path, corpus_dir: Path, hash_embedder: HashEmbedder) -
     index = tmp_path / "index"
     build_index([corpus_dir], index, hash_embedder, progress=False)
     return index
+
+
+# -- the store on both engines (see tests/postgres.py) -----------------------------------------
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A real Postgres URL whose search_path is a new, empty schema."""
+    from tests.postgres import fresh_schema_url
+
+    return fresh_schema_url(request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a ChatStore lives: an SQLite file, then a Postgres schema — every test that takes
+    this fixture runs on both engines."""
+    if request.param == "sqlite":
+        return tmp_path / "chat.sqlite"
+    return request.getfixturevalue("postgres_url")

@@ -18,6 +18,7 @@ from knowledge_base.paths import PROJECT_ROOT
 PACKAGES = ("knowledge_base", "chatbot", "finetune", "ui")
 EDGES = ("chatbot.cli", "chatbot.api", "chatbot.evaluation", "chatbot.lc", "ui")
 CORE = ("chatbot.settings", "chatbot.errors", "chatbot.prompts", "chatbot.protocols", "chatbot.store",
+        "chatbot.db", "chatbot.schema",
         "chatbot.redact", "chatbot.llm", "chatbot.safety", "chatbot.classifier", "chatbot.triage")
 
 # layer of a module -> module prefixes it must never import

@@ -20,7 +20,7 @@ from chatbot.api.errors import install_handlers
 from chatbot.api.keys import KeyStore
 from chatbot.api.middleware import EdgeMiddleware
 from chatbot.api.ratelimit import RateLimiter
-from chatbot.app import App, build_app
+from chatbot.app import App, build_app, keys_target
 from chatbot.settings import Settings, load_settings
 
 DESCRIPTION = """MedChat over HTTP: OpenAI-compatible chat completions (answers grounded in the
@@ -46,7 +46,7 @@ def create_api(settings: Settings | None = None, *, app: App | None = None,
     # reach; /openapi.json is the contract and any OpenAPI viewer reads it.
     api = FastAPI(title="MedChat API", version=_version(), description=DESCRIPTION,
                   docs_url=None, redoc_url=None)
-    api.state.medchat = ApiContext(app=app, keys=keys or KeyStore(s.keys_db),
+    api.state.medchat = ApiContext(app=app, keys=keys or KeyStore(keys_target(app.settings)),
                                    limiter=RateLimiter(s.rate_limit_per_minute))
     install_handlers(api)
     for module in (health, chat, triage, kb):

@@ -63,8 +63,9 @@ def api(
 
 def _store():
     from chatbot.api.keys import KeyStore
+    from chatbot.app import keys_target
 
-    return KeyStore(cli_settings().api.keys_db)
+    return KeyStore(keys_target(cli_settings()))
 
 
 @key_app.command("create")

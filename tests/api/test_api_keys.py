@@ -1,4 +1,5 @@
-"""The key store: hashed keys, roles, revocation, session ownership, an owner-only file."""
+"""The key store: hashed keys, roles, revocation, session ownership, an owner-only file; the
+behaviour tests run on SQLite and on a real Postgres (``store_target``)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def test_the_key_file_is_owner_only(tmp_path):
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600
 
 
-def test_wrong_malformed_and_revoked_keys_do_not_authenticate(tmp_path):
-    store = KeyStore(tmp_path / "keys.sqlite")
+def test_wrong_malformed_and_revoked_keys_do_not_authenticate(store_target):
+    store = KeyStore(store_target)
     record, raw = store.create("patient")
     other, _ = store.create("admin")
     forged = f"mck_{other.id}_{raw.split('_', 2)[2]}"  # a real secret under another id
@@ -47,8 +48,8 @@ def test_wrong_malformed_and_revoked_keys_do_not_authenticate(tmp_path):
     assert [(k.id, k.active) for k in store.list()] == [(record.id, False), (other.id, True)]
 
 
-def test_roles_are_ordered_and_checked(tmp_path):
-    store = KeyStore(tmp_path / "keys.sqlite")
+def test_roles_are_ordered_and_checked(store_target):
+    store = KeyStore(store_target)
     patient, nurse, admin = (store.create(role)[0] for role in ("patient", "nurse", "admin"))
     assert patient.allows("patient") and not patient.allows("nurse") and not patient.allows("admin")
     assert nurse.allows("patient") and nurse.allows("nurse") and not nurse.allows("admin")
@@ -59,8 +60,8 @@ def test_roles_are_ordered_and_checked(tmp_path):
         store.revoke("nope")
 
 
-def test_sessions_remember_the_key_that_opened_them(tmp_path):
-    store = KeyStore(tmp_path / "keys.sqlite")
+def test_sessions_remember_the_key_that_opened_them(store_target):
+    store = KeyStore(store_target)
     first, _ = store.create("patient")
     second, _ = store.create("patient")
     store.own_session("s1", first.id)

@@ -1,4 +1,5 @@
-"""The chat store: round trips, redaction on every stored field, WAL, threads, bad input."""
+"""The chat store: round trips, redaction on every stored field, WAL, threads, bad input — every
+test taking ``store`` runs on SQLite and on a real Postgres (``store_target``, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,21 @@ EMAIL = "zhang.san@example.com"
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = ChatStore(tmp_path / "chat.sqlite")
+def store(store_target):
+    s = ChatStore(store_target)
     yield s
     s.close()
 
 
-def raw_rows(path: Path, sql: str) -> list[tuple]:
-    """Read the file directly, bypassing ChatStore, to see what is really on disk."""
-    conn = sqlite3.connect(path)
+def raw_rows(where: Path | ChatStore, sql: str) -> list[tuple]:
+    """Read the database with a connection of its own, bypassing ChatStore, to see what is really
+    stored (an SQLite path, or a store whose file or Postgres URL is opened anew)."""
+    if isinstance(where, ChatStore) and where.path is None:
+        import psycopg
+
+        with psycopg.connect(where.db.url) as conn:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+    conn = sqlite3.connect(where.path if isinstance(where, ChatStore) else where)
     try:
         return conn.execute(sql).fetchall()
     finally:
@@ -35,13 +42,14 @@ def raw_rows(path: Path, sql: str) -> list[tuple]:
 
 
 # -- opening ----------------------------------------------------------------------------------
-def test_schema_version_and_wal_mode(store: ChatStore, tmp_path: Path):
+def test_schema_version_and_wal_mode(tmp_path: Path):
+    store = ChatStore(tmp_path / "chat.sqlite")
     assert store.journal_mode() == "wal"
     assert store._read("PRAGMA busy_timeout") == [(5000,)]  # waits for other processes' writers
     assert store._read("PRAGMA foreign_keys") == [(1,)]
     db = tmp_path / "chat.sqlite"
     assert raw_rows(db, "PRAGMA journal_mode") == [("wal",)]  # persistent, seen by other processes
-    assert raw_rows(db, "SELECT version FROM schema_version") == [(1,)]
+    assert raw_rows(db, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
     tables = {r[0] for r in raw_rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"schema_version", "sessions", "messages", "feedback", "events", "triage"} <= tables
 
@@ -77,7 +85,7 @@ def test_reopen_keeps_data(tmp_path: Path):
         s.add_message(sid, "user", "头痛三天")
     with ChatStore(path) as s:
         assert [m.text for m in s.history(sid)] == ["头痛三天"]
-        assert raw_rows(path, "SELECT count(*) FROM schema_version") == [(1,)]  # not re-inserted
+        assert raw_rows(path, "SELECT count(*) FROM schema_version") == [(2,)]  # one row per version, once
 
 
 def test_garbage_file_is_refused_with_a_hint(tmp_path: Path):
@@ -107,11 +115,105 @@ def test_newer_schema_version_is_refused(tmp_path: Path):
     path = tmp_path / "chat.sqlite"
     ChatStore(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE schema_version SET version=2")
+    conn.execute("INSERT INTO schema_version VALUES (99)")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="schema version 2"):
+    with pytest.raises(StoreError, match="schema version 99"):
         ChatStore(path)
+
+
+# The version-1 schema as released (stop 23), written here by hand, not by chatbot.schema: the
+# upgrade must work on the files that exist, whatever the migration code later becomes.
+V1_SQLITE = """
+CREATE TABLE schema_version(version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE sessions(id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, lang TEXT,
+    channel TEXT NOT NULL DEFAULT 'chat');
+CREATE TABLE messages(id INTEGER PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id),
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')), text TEXT NOT NULL, lang TEXT,
+    created_at TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX messages_session ON messages(session_id, id);
+CREATE TABLE feedback(id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL REFERENCES messages(id),
+    rating INTEGER NOT NULL CHECK (rating IN (1, -1)), comment TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, session_id TEXT, created_at TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{}');
+CREATE INDEX events_kind ON events(kind, id);
+CREATE TABLE triage(id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, nurse TEXT NOT NULL DEFAULT '',
+    intake TEXT NOT NULL DEFAULT '{}', result TEXT NOT NULL DEFAULT '{}', note TEXT NOT NULL DEFAULT '');
+INSERT INTO sessions VALUES ('old-session', '2026-11-01T10:00:00.000+00:00', '2026-11-01T10:00:00.000+00:00', 'zh', 'chat');
+INSERT INTO messages(session_id, role, text, lang, created_at) VALUES
+    ('old-session', 'user', '头痛三天', 'zh', '2026-11-01T10:00:00.000+00:00');
+"""
+
+
+def test_a_version_1_store_is_upgraded_and_keeps_its_rows(tmp_path: Path):
+    path = tmp_path / "chat.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SQLITE)
+    conn.close()
+    with ChatStore(path) as s:
+        assert [m.text for m in s.history("old-session")] == ["头痛三天"]
+        mid = s.add_message("old-session", "assistant", "答")
+        assert mid == 2  # the id sequence continues
+    assert raw_rows(path, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert {"staff_accounts", "staff_sessions", "login_failures"} <= {
+        r[0] for r in raw_rows(path, "SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_postgres_store_reopens_with_its_data_and_refuses_a_foreign_schema(postgres_url: str):
+    with ChatStore(postgres_url) as s:
+        assert s.backend == "postgresql" and s.journal_mode() == "postgresql"
+        sid = s.new_session(lang="zh")
+        s.add_message(sid, "user", "头痛三天")
+    with ChatStore(postgres_url) as s:
+        assert [m.text for m in s.history(sid)] == ["头痛三天"]
+    import psycopg
+
+    foreign = postgres_url.replace("search_path%3D", "search_path%3Dforeign_")
+    schema = foreign.split("search_path%3D")[1].split("&")[0]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.invoices(id int)")
+    try:
+        with pytest.raises(StoreError, match="not a MedChat chat store.*invoices") as err:
+            ChatStore(foreign)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_replicas_starting_together_on_an_empty_postgres_create_the_tables_once(postgres_url: str):
+    """Four stores opened at the same moment on one empty schema (replicas booting together):
+    the advisory lock lets one create the tables; none fails, the versions are recorded once."""
+    barrier = threading.Barrier(4)
+    opened: list[ChatStore] = []
+    errors: list[BaseException] = []
+
+    def boot() -> None:
+        try:
+            barrier.wait()
+            opened.append(ChatStore(postgres_url))
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=boot) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    sid = opened[0].new_session()
+    opened[1].add_message(sid, "user", "seen by every replica")
+    assert [m.text for m in opened[3].history(sid)] == ["seen by every replica"]
+    assert raw_rows(opened[2], "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    for s in opened:
+        s.close()
+
+
+def test_unreachable_postgres_is_a_clear_error_without_the_password():
+    with pytest.raises(StoreError, match="cannot connect to Postgres") as err:
+        ChatStore("postgresql://medchat:s3cret-pw@127.0.0.1:1/medchat?connect_timeout=2")
+    assert "s3cret-pw" not in str(err.value) and "***" in str(err.value)
 
 
 def test_directory_path_is_refused(tmp_path: Path):
@@ -184,24 +286,24 @@ def test_message_to_unknown_session_or_with_bad_role_is_refused(store: ChatStore
     assert store.stats()["messages"] == 0
 
 
-def test_add_message_updates_session_time(store: ChatStore, tmp_path: Path):
+def test_add_message_updates_session_time(store: ChatStore):
     sid = store.new_session()
-    (created, updated_before), = raw_rows(tmp_path / "chat.sqlite",
+    (created, updated_before), = raw_rows(store,
                                           f"SELECT created_at, updated_at FROM sessions WHERE id='{sid}'")
     time.sleep(0.01)  # timestamps have millisecond resolution
     store.add_message(sid, "user", "x")
-    (updated_after,), = raw_rows(tmp_path / "chat.sqlite",
+    (updated_after,), = raw_rows(store,
                                  f"SELECT updated_at FROM sessions WHERE id='{sid}'")
     assert updated_before == created and updated_after > updated_before
 
 
 # -- redaction on every stored field ---------------------------------------------------------
-def test_message_text_and_meta_are_redacted_on_disk(store: ChatStore, tmp_path: Path):
+def test_message_text_and_meta_are_redacted_on_disk(store: ChatStore):
     sid = store.new_session(lang="zh")
     meta = {"query": f"我的手机号{PHONE}头痛", "flags": [f"contact {EMAIL}"], "nested": {"deep": [PHONE]},
             "timings": {"total_ms": 12.5}, "score": 3, "ok": True, "none": None}
     mid = store.add_message(sid, "user", f"我的手机号{PHONE}请回电，邮箱{EMAIL}", lang="zh", meta=meta)
-    (text, meta_json), = raw_rows(tmp_path / "chat.sqlite",
+    (text, meta_json), = raw_rows(store,
                                   f"SELECT text, meta FROM messages WHERE id={mid}")
     assert text == "我的手机号[PHONE]请回电，邮箱[EMAIL]"
     assert json.loads(meta_json) == {"query": "我的手机号[PHONE]头痛", "flags": ["contact [EMAIL]"],
@@ -315,10 +417,11 @@ def test_unserialisable_meta_values_become_strings(store: ChatStore):
 
 # -- threads ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
-def test_concurrent_writers_lose_nothing(tmp_path: Path, shared: bool):
+def test_concurrent_writers_lose_nothing(store_target, shared: bool):
     """8 threads x 50 messages, each thread in its own session; with one shared ChatStore and
-    with one ChatStore (connection) per thread, which exercises WAL + busy_timeout."""
-    path = tmp_path / "chat.sqlite"
+    with one ChatStore (connection) per thread, which exercises WAL + busy_timeout on SQLite and
+    concurrent connections on Postgres."""
+    path = store_target
     main = ChatStore(path)
     n_threads, n_messages = 8, 50
     sessions = [main.new_session() for _ in range(n_threads)]
