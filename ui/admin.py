@@ -21,7 +21,7 @@ FEEDBACK_LIMIT = 20
 
 def status(services: Services, token: str | None, lang: str) -> tuple[str, list, str]:
     """(status table, feedback rows, rebuild progress) — empty for a visitor who is not logged in."""
-    if services.auth.check(token) is None:
+    if services.auth.check(token, role="admin") is None:
         return "", [], ""
     try:
         kb = services.admin.kb_status()
@@ -34,7 +34,7 @@ def status(services: Services, token: str | None, lang: str) -> tuple[str, list,
 
 def rebuild(services: Services, token: str | None, lang: str) -> tuple[str, Any]:
     """(message, timer): starts the background rebuild and turns progress polling on."""
-    if services.auth.check(token) is None:
+    if services.auth.check(token, role="admin") is None:
         return services.t(lang, "ui.nurse.expired"), gr.update(active=False)
     started = services.admin.start_rebuild()
     key = "ui.admin.rebuild_started" if started else "ui.admin.rebuild_running"

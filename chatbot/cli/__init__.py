@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from chatbot.cli import api, bench, clinical, consult, evaluate, kb, train
+from chatbot.cli import api, bench, clinical, consult, evaluate, kb, staff, train
 
 app = typer.Typer(help="MedChat: bilingual medical consultation assistant (中文 / English).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -33,6 +33,7 @@ app.add_typer(train.train_app, name="train")
 app.add_typer(clinical.safety_app, name="safety")
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(api.api_app, name="api")
+app.add_typer(staff.staff_app, name="staff")
 
 
 def main() -> None:
