@@ -7,6 +7,7 @@ against the embedder, and loads FAISS, BM25 and the chunk store.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from knowledge_base.index.store import CHUNKS_FILE, ChunkStore
 from knowledge_base.records import Passage
 from knowledge_base.text import clean_text, detect_lang
 from knowledge_base.tokenize import tokenize, translate_terms
+
+log = logging.getLogger(__name__)
 
 # Expansion terms come from a glossary, not from the user: they count half as much as the words
 # the patient actually typed, so "高血压" plus its English terms does not outweigh the question.
@@ -83,6 +86,10 @@ class Retriever:
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
         self.last_timings = SearchTimings()
+        # Another process (a rebuild on a replica or the operator's `kb build` on the shared index
+        # volume) may swap ``current``: the next search after a swap loads the new build.
+        self._reloading = threading.Lock()
+        self._refused: Path | None = None  # a new build that failed to load: not retried per search
 
     # -- loading -----------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -97,6 +104,32 @@ class Retriever:
             old, self._loaded = self._loaded, fresh
         if old is not None:
             old.store.close()
+
+    def follow_swap(self) -> bool:
+        """Load the build ``current`` points at now if it is not the one serving (a swap made by
+        another process); True when it switched. One ``readlink`` per call, so a search can ask
+        every time. A build that fails to load is logged once and the old one keeps serving."""
+        loaded = self._loaded
+        if loaded is None:
+            return False
+        try:
+            target = self.layout.current.resolve(strict=True)
+        except OSError:  # mid-swap or removed: keep serving what is loaded
+            return False
+        if target == loaded.build_dir or target == self._refused:
+            return False
+        if not self._reloading.acquire(blocking=False):
+            return False  # another thread is switching already; this search uses the old build
+        try:
+            self.reload()
+            log.info("index swapped by another process: now serving %s", target.name)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any load failure keeps the serving build
+            self._refused = target
+            log.warning("index build %s could not be loaded, the old build keeps serving: %s", target.name, exc)
+            return False
+        finally:
+            self._reloading.release()
 
     def _load(self) -> _Loaded:
         build = self.layout.current_build()
@@ -155,6 +188,7 @@ class Retriever:
         come from every language. ``section_hint`` (e.g. "treatment") breaks near-ties in favour
         of chunks of that section."""
         self.warm_up()  # first call loads models; excluded from the timings on purpose
+        self.follow_swap()
         t0 = time.perf_counter()
         loaded = self._loaded
         cfg = self.config

@@ -106,6 +106,29 @@ def bench_ui(
         raise typer.Exit(1)
 
 
+@bench_app.command("api")
+@cli_errors
+def bench_api(
+    sessions: int = typer.Option(20, "--sessions", min=1, max=200, help="Concurrent conversations (two turns each)."),
+    replicas: int = typer.Option(2, "--replicas", min=1, max=8, help="`medchat api` processes sharing one store."),
+    out: Path = typer.Option(Path("data/bench/api.json"), "--out", help="Where to write the JSON figures."),
+    backend: Optional[str] = BackendOpt,
+    model: Optional[str] = ModelOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Load test of the HTTP API, loopback only: N replicas on free ports sharing one store (store.url's
+    Postgres, else a scratch SQLite file), M simultaneous streamed conversations whose follow-up goes
+    to another replica. First-token and whole-answer p50/p95, errors, cross-talk. Exits 1 on any
+    error or cross-talk."""
+    from chatbot.api.load import run_api_load
+
+    result = run_api_load(app_settings(backend, model, index), sessions=sessions, replicas=replicas,
+                          out=out, echo=typer.echo)
+    typer.echo(f"written: {out}")
+    if result["errors"] or result["cross_talk"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("safety")
 @cli_errors
 def bench_safety(

@@ -113,9 +113,38 @@ def test_reload_switches_to_new_build(tmp_path, corpus_dir, hash_embedder):
     assert r.search("tinnitus", k=1, method="bm25") == []
     write_jsonl(corpus_dir / "more.jsonl", [{"id": "ear", "text": "Tinnitus is ringing in the ears."}])
     build_index([corpus_dir], index, hash_embedder, progress=False)
-    assert r.search("tinnitus", k=1, method="bm25") == []  # still the old build until reload
     r.reload()
     assert r.search("tinnitus", k=1, method="bm25")[0].doc_id == "ear"
+
+
+def test_a_swap_by_another_process_is_followed_on_the_next_search(tmp_path, corpus_dir, hash_embedder):
+    """Replicas share one read-only index volume; a rebuild elsewhere swaps ``current`` and every
+    replica serves the new build from its next search, without a restart or a reload call."""
+    import os
+
+    from knowledge_base.builder import build_index
+    from tests.conftest import write_jsonl
+
+    index = tmp_path / "idx"
+    build_index([corpus_dir], index, hash_embedder, progress=False)
+    r = Retriever(index)
+    assert r.search("tinnitus", k=1, method="bm25") == []
+    first = r.manifest["build_id"]
+    write_jsonl(corpus_dir / "more.jsonl", [{"id": "ear", "text": "Tinnitus is ringing in the ears."}])
+    build_index([corpus_dir], index, hash_embedder, progress=False)
+    assert r.search("tinnitus", k=1, method="bm25")[0].doc_id == "ear"
+    assert r.manifest["build_id"] != first
+    # A swap to a damaged build (same-size tampering of its chunk store) keeps the good one serving.
+    write_jsonl(corpus_dir / "more2.jsonl", [{"id": "hic", "text": "Hiccups are sudden contractions."}])
+    build_index([corpus_dir], index, hash_embedder, progress=False)
+    chunks = index / "current" / "chunks.sqlite"
+    data = bytearray(chunks.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    os.chmod(chunks, 0o644)
+    chunks.write_bytes(bytes(data))
+    assert r.search("tinnitus", k=1, method="bm25")[0].doc_id == "ear"   # old build still serving
+    assert r.search("hiccups", k=1, method="bm25") == []
+    assert r.follow_swap() is False                                       # refused once, not retried
 
 
 def test_chinese_query_gets_english_only_dense_lists(built_index):
