@@ -129,9 +129,9 @@ def train_triage_cmd(
     rules = make_triage_engine(settings.model_copy(update={"triage": settings.triage.model_copy(
         update={"opinion_dir": None})}))
 
-    def rules_given(rows: list[dict]) -> list[str]:
-        wrong = {e["id"]: e["given"] for e in evaluate(rules, rows)["errors"]}
-        return [wrong.get(r["id"], r["expected"]) for r in rows]
+    def rules_given(rows: list[dict]) -> list[tuple[str, int]]:
+        """(em | ne | sc, acuity 1-5) of the rules alone per vignette."""
+        return [(it["given"], it["acuity"]) for it in evaluate(rules, rows, per_item=True)["items"]]
 
     training.train_triage(cfg, rules_given=rules_given, log=typer.echo)
     typer.echo(f"written: {out}")

@@ -61,15 +61,27 @@ class Opinion:
     threshold_em: float
     em_neighbours: int = 0              # emergencies among the model's decision neighbours
     min_em_neighbours: int = 0
+    threshold_sc: float = 1.0           # 1.0: this model never calls a case self-care
+    sc_neighbours: int = 0              # self-care cases among the decision neighbours
+    min_sc_neighbours: int = 0
 
     @property
     def emergency(self) -> bool:
         return self.probabilities["em"] >= self.threshold_em and self.em_neighbours >= self.min_em_neighbours
 
+    @property
+    def self_care(self) -> bool:
+        """Labelled cases like this were self-care: P(sc) at the fixed threshold, enough self-care
+        neighbours and no emergency among them."""
+        return (self.probabilities["sc"] >= self.threshold_sc and self.sc_neighbours >= self.min_sc_neighbours
+                and self.em_neighbours == 0)
+
     def to_json(self) -> dict:
         return {"probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
                 "emergency": self.emergency, "threshold_em": self.threshold_em,
                 "em_neighbours": self.em_neighbours, "min_em_neighbours": self.min_em_neighbours,
+                "self_care": self.self_care, "threshold_sc": self.threshold_sc,
+                "sc_neighbours": self.sc_neighbours, "min_sc_neighbours": self.min_sc_neighbours,
                 "version": self.version, "similar_cases": [c.to_json() for c in self.similar]}
 
 
@@ -86,12 +98,17 @@ class TriageOpinionModel:
     meta: dict
     neighbours: int = 3          # nearest cases the decision looks at
     min_em_neighbours: int = 1   # of which at least this many must be emergencies
+    threshold_sc: float = 1.0    # P(sc) from which a "routine" rules result may become self-care
+    min_sc_neighbours: int = 0   # self-care cases needed among the neighbours for that
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold_em < 1.0:
             raise TriageModelError(f"threshold_em must be in (0, 1), got {self.threshold_em}", hint=TRAIN_HINT)
-        if not 0 <= self.min_em_neighbours <= self.neighbours:
-            raise TriageModelError("min_em_neighbours must be between 0 and neighbours", hint=TRAIN_HINT)
+        if not 0 <= self.min_em_neighbours <= self.neighbours or not 0 <= self.min_sc_neighbours <= self.neighbours:
+            raise TriageModelError("min_em_neighbours and min_sc_neighbours must be between 0 and neighbours",
+                                   hint=TRAIN_HINT)
+        if not 0.0 < self.threshold_sc <= 1.0:
+            raise TriageModelError(f"threshold_sc must be in (0, 1], got {self.threshold_sc}", hint=TRAIN_HINT)
         if self.weights.shape != (self.dim, len(CLASSES)) or self.bias.shape != (len(CLASSES),):
             raise TriageModelError("triage model weights do not match its config", hint=TRAIN_HINT)
         if self.case_vectors.shape != (len(self.cases), self.dim):
@@ -118,8 +135,9 @@ class TriageOpinionModel:
         The one place the decision rule lives: the engine and the training figures both use it."""
         near = self.similar(vector, max(self.neighbours, shown))
         em_near = sum(c.expected == "em" for c in near[:self.neighbours])
+        sc_near = sum(c.expected == "sc" for c in near[:self.neighbours])
         return Opinion(self.probabilities(vector), near[:shown], self.version, self.threshold_em,
-                       em_near, self.min_em_neighbours)
+                       em_near, self.min_em_neighbours, self.threshold_sc, sc_near, self.min_sc_neighbours)
 
     def save(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +150,8 @@ class TriageOpinionModel:
                 f.write(json.dumps(c, ensure_ascii=False) + "\n")
         cfg = {"format_version": FORMAT_VERSION, "version": self.version, "encoder": self.encoder,
                "dim": self.dim, "classes": list(CLASSES), "threshold_em": self.threshold_em,
-               "neighbours": self.neighbours, "min_em_neighbours": self.min_em_neighbours, **self.meta}
+               "neighbours": self.neighbours, "min_em_neighbours": self.min_em_neighbours,
+               "threshold_sc": self.threshold_sc, "min_sc_neighbours": self.min_sc_neighbours, **self.meta}
         (out_dir / CONFIG_FILE).write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
@@ -145,12 +164,15 @@ class TriageOpinionModel:
             cases = [json.loads(line) for line in
                      (model_dir / CASES_FILE).read_text(encoding="utf-8").splitlines() if line.strip()]
             known = {"format_version", "version", "encoder", "dim", "classes", "threshold_em", "neighbours",
-                     "min_em_neighbours"}
+                     "min_em_neighbours", "threshold_sc", "min_sc_neighbours"}
             return cls(encoder=str(cfg["encoder"]), dim=int(cfg["dim"]), weights=a["weights"], bias=a["bias"],
                        case_vectors=a["case_vectors"].astype(np.float32), cases=cases,
                        threshold_em=float(cfg["threshold_em"]), version=str(cfg["version"]),
                        meta={k: v for k, v in cfg.items() if k not in known},
-                       neighbours=int(cfg.get("neighbours", 3)), min_em_neighbours=int(cfg.get("min_em_neighbours", 1)))
+                       neighbours=int(cfg.get("neighbours", 3)), min_em_neighbours=int(cfg.get("min_em_neighbours", 1)),
+                       # models saved before the self-care opinion existed never lower a result
+                       threshold_sc=float(cfg.get("threshold_sc", 1.0)),
+                       min_sc_neighbours=int(cfg.get("min_sc_neighbours", 0)))
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise TriageModelError(f"incomplete learned triage model in {model_dir}: {exc!r}",
                                    hint=TRAIN_HINT) from exc

@@ -90,6 +90,7 @@ class FixedOpinion:
     """The engine's view of the model: fixed probabilities, counted calls."""
     p: dict
     em_near: int = 1
+    sc_near: int = 0
     calls: int = 0
 
     def warm_up(self) -> None:
@@ -98,11 +99,12 @@ class FixedOpinion:
     def opinion(self, text: str) -> Opinion:
         self.calls += 1
         return Opinion(self.p, [SimilarCase("c1", "em", "similar text", 0.9)], "triage-lr-test", 0.6,
-                       em_neighbours=self.em_near, min_em_neighbours=1)
+                       em_neighbours=self.em_near, min_em_neighbours=1, threshold_sc=0.6,
+                       sc_neighbours=self.sc_near, min_sc_neighbours=2)
 
 
-def _engine(p, em_near=1):
-    opinion = FixedOpinion(p, em_near)
+def _engine(p, em_near=1, sc_near=0):
+    opinion = FixedOpinion(p, em_near, sc_near)
     return TriageEngine(screen=KeywordScreen({}), prompts=PromptLibrary(), opinion=opinion), opinion
 
 
@@ -119,7 +121,7 @@ def test_the_opinion_raises_a_missed_emergency_with_its_reason_in_both_languages
 
 
 @pytest.mark.parametrize("p", [{"em": 0.59, "ne": 0.2, "sc": 0.21}, {"em": 0.0, "ne": 0.0, "sc": 1.0}])
-def test_the_opinion_never_lowers_a_level_and_below_its_threshold_changes_nothing(p):
+def test_below_its_thresholds_the_opinion_changes_nothing(p):
     engine, _ = _engine(p)
     plain = TriageEngine(screen=KeywordScreen({}), prompts=PromptLibrary())
     for text in ("A 45-year-old man with crushing chest pain radiating to the left arm, sweating",
@@ -148,3 +150,34 @@ def test_patient_chat_lines_do_not_use_the_opinion():
     engine, opinion = _engine({"em": 0.99, "ne": 0.01, "sc": 0.0})
     found = engine.chat_disposition("我感冒两天了，流鼻涕", "zh")
     assert found is not None and found["level"] == "self_care" and opinion.calls == 0
+
+
+def test_a_routine_result_becomes_self_care_when_similar_cases_were_self_care():
+    engine, _ = _engine({"em": 0.02, "ne": 0.3, "sc": 0.68}, em_near=0, sc_near=2)
+    plain = TriageEngine(screen=KeywordScreen({}), prompts=PromptLibrary())
+    text = "woke with a small bright red patch on the white of one eye, no pain, vision normal"
+    assert plain.assess(Intake(complaint=text), lang="en").acuity == 4      # the rules: routine
+    result = engine.assess(Intake(complaint=text), lang="en")
+    assert result.disposition == "self_care" and result.acuity == 5
+    learned = [r for r in result.reasons if r.kind == "learned"]
+    assert [r.code for r in learned] == ["similar_cases_self_care"] and learned[0].value == 0.68
+    assert "triage-lr-test" in learned[0].text_en and "居家" in learned[0].text_zh
+    assert result.to_json()["opinion"]["self_care"] is True
+
+
+@pytest.mark.parametrize("em_near, sc_near, p_sc", [(1, 2, 0.9), (0, 1, 0.9), (0, 3, 0.59)])
+def test_no_self_care_without_every_condition(em_near, sc_near, p_sc):
+    # an emergency among the nearest cases, too few self-care neighbours, or P(sc) under 0.6
+    engine, _ = _engine({"em": 0.05, "ne": 0.95 - p_sc, "sc": p_sc}, em_near=em_near, sc_near=sc_near)
+    result = engine.assess(Intake(complaint="woke with a small bright red patch on the white of one eye"), lang="en")
+    assert result.acuity == 4 and not [r for r in result.reasons if r.code == "similar_cases_self_care"]
+
+
+def test_an_urgent_or_emergency_result_is_never_lowered():
+    engine, _ = _engine({"em": 0.0, "ne": 0.0, "sc": 1.0}, em_near=0, sc_near=3)
+    plain = TriageEngine(screen=KeywordScreen({}), prompts=PromptLibrary())
+    for text in ("A 45-year-old man with crushing chest pain radiating to the left arm, sweating",
+                 "尿频、尿急、尿痛两天，发热38.9℃，腰痛"):
+        rules = plain.assess(Intake(complaint=text))
+        assert rules.acuity < 4
+        assert engine.assess(Intake(complaint=text)).acuity == rules.acuity
