@@ -117,7 +117,7 @@ def train_triage_cmd(
     leave-one-round-out figures (rules alone vs rules + model on each outside-written round)."""
     from chatbot.app import make_triage_engine
     from chatbot.cli.common import cli_settings
-    from chatbot.triage.evaluation import evaluate
+    from chatbot.triage.evaluation import TO_THREE, intake_of
 
     training = _training_module("finetune.triage.train")
     kwargs: dict[str, Any] = {"out": out, "c": c, "encoder": encoder}
@@ -129,9 +129,14 @@ def train_triage_cmd(
     rules = make_triage_engine(settings.model_copy(update={"triage": settings.triage.model_copy(
         update={"opinion_dir": None})}))
 
-    def rules_given(rows: list[dict]) -> list[tuple[str, int]]:
-        """(em | ne | sc, acuity 1-5) of the rules alone per vignette."""
-        return [(it["given"], it["acuity"]) for it in evaluate(rules, rows, per_item=True)["items"]]
+    def rules_given(rows: list[dict]) -> list[tuple[str, int, bool]]:
+        """(em | ne | sc, acuity 1-5, may the learned self-care opinion lower it) of the rules alone."""
+        out = []
+        for row in rows:
+            result = rules.assess(intake_of(row), lang=row.get("lang"), with_evidence=False)
+            out.append((TO_THREE[result.disposition], result.acuity,
+                        rules.self_care_may_follow_cases(result.reasons, result.understood, row["text"])))
+        return out
 
     training.train_triage(cfg, rules_given=rules_given, log=typer.echo)
     typer.echo(f"written: {out}")

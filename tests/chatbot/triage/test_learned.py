@@ -181,3 +181,14 @@ def test_an_urgent_or_emergency_result_is_never_lowered():
         rules = plain.assess(Intake(complaint=text))
         assert rules.acuity < 4
         assert engine.assess(Intake(complaint=text)).acuity == rules.acuity
+
+
+@pytest.mark.parametrize("text", ["72-year-old man, small bright red patch on the white of one eye, no pain",
+                                  "孕28周，眼白上一小片鲜红色斑，无疼痛，视力正常"])
+def test_the_rules_self_care_disqualifiers_are_never_overridden(text):
+    # an over-65 or a pregnancy keeps "see a doctor" whatever similar cases say (stop 24: the
+    # first version sent a 65-year-old home against the age rule)
+    engine, _ = _engine({"em": 0.0, "ne": 0.1, "sc": 0.9}, em_near=0, sc_near=3)
+    result = engine.assess(Intake(complaint=text))
+    assert result.acuity <= 4 and not [r for r in result.reasons if r.code == "similar_cases_self_care"]
+    assert any(r.kind in ("age", "modifier") for r in result.reasons)
