@@ -136,6 +136,12 @@ class LLMSettings(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 = greedy: reproducible answers.")
     repeat_penalty: float = Field(default=1.1, ge=1.0, description="Discourages the loops small models fall into.")
     timeout_s: float = Field(default=60.0, gt=0, description="Wall-clock budget of one generation; past it the extractive fallback answers.")
+    max_concurrent: int = Field(default=1, ge=1, le=256, description=(
+        "Answers the model generates at once in one process; further turns wait in line, are told "
+        "how many are ahead of them (the chat shows it) and start their timeout_s budget when their "
+        "turn comes. 1 for the in-process CPU model, which generates one answer at a time anyway; "
+        "raise it for an openai server that batches (vLLM). Emergencies never wait: they do not "
+        "reach the model."))
 
 
 class ChatSettings(BaseModel):
@@ -196,13 +202,13 @@ class UISettings(BaseModel):
         "`medchat hash-password` (safe to keep in settings.yaml)."))
     session_timeout_min: float = Field(default=30.0, gt=0, description=(
         "A nurse login expires after this many minutes without console activity."))
-    concurrency_limit: int = Field(default=2, ge=1, description=(
-        "Chat answers computed at once (Gradio queue workers). The CPU model generates one answer "
-        "at a time (llama.cpp is serialised), so more workers only move the wait from Gradio's "
-        "visible queue (the patient sees the position) into the model lock, where it eats the "
-        "llm.timeout_s budget: with 4 workers on a busy 2-core machine 24 of 40 answers ran out "
-        "of time waiting (docs/UI.md). 2 lets the next answer's retrieval overlap the current "
-        "generation. Raise it for a server backend that batches (openai: vLLM, TGI)."))
+    concurrency_limit: int = Field(default=8, ge=1, description=(
+        "Chat turns handled at once (Gradio queue workers). Turns inside wait for the model in "
+        "MedChat's own line (llm.max_concurrent), which tells the patient in their language how "
+        "many are ahead and does not eat the llm.timeout_s budget; an emergency among them is "
+        "answered at once (it never reaches the model). Turns beyond this wait in Gradio's queue "
+        "(numbers only). Before that line existed, 4 workers on a busy 2-core machine made 24 of "
+        "40 answers run out of time waiting in the model lock (docs/UI.md)."))
     max_queue: int = Field(default=100, ge=1, description=(
         "Requests allowed to wait in the queue; beyond it a user is told the service is busy."))
 

@@ -94,6 +94,15 @@ def _unescape(md: str) -> str:
     return html.unescape(re.sub(r"\\(.)", r"\1", md))
 
 
+def _waiting(content: str) -> bool:
+    """The bubble says the turn waits for the model ("ui.chat.queued"): not the first token yet."""
+    from chatbot.prompts import PromptLibrary
+
+    prompts = PromptLibrary()
+    heads = [prompts.text(lang, "ui.chat.queued", ahead="\x00").split("\x00")[0] for lang in ("zh", "en")]
+    return any(_unescape(content).startswith(head) for head in heads)
+
+
 def _ask(client: Any, text: str, history: list, start: threading.Event) -> tuple[Turn, list, str]:
     start.wait()
     t0 = time.perf_counter()
@@ -103,7 +112,7 @@ def _ask(client: Any, text: str, history: list, start: threading.Event) -> tuple
         outputs = job.outputs()
         if ttft is None and outputs:
             content = (outputs[-1][0] or [{}])[-1].get("content")
-            if content and content != PLACEHOLDER:
+            if content and content != PLACEHOLDER and not _waiting(content):
                 ttft, first = time.perf_counter() - t0, content
         time.sleep(POLL_S)
     result = job.result()

@@ -68,7 +68,12 @@ def respond(services: Services, text: str, history: list[dict], state: dict, lan
     streamed, last = "", 0.0
     try:
         for event in services.chat.reply(state.get("session_id"), text):
-            if event.kind == "token":
+            if event.kind == "queued":
+                # waiting for the model: the bubble says how many turns are ahead, in the UI language
+                waiting = services.t(lang, "ui.chat.queued", ahead=event.data["ahead"])
+                history = [*history[:-1], {"role": "assistant", "content": render.md_text(waiting)}]
+                yield history, gr.update(), gr.update(), gr.update(), state, ""
+            elif event.kind == "token":
                 streamed += event.data
                 if time.monotonic() - last >= STREAM_INTERVAL_S:
                     last = time.monotonic()

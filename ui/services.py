@@ -63,7 +63,7 @@ class Services:
     auth: AuthBackend
     prompts: PromptLibrary
     emergency_number: str = "120"
-    concurrency_limit: int = 2
+    concurrency_limit: int = 8
     max_queue: int = 100
     # the nurse's CSV exports, held in memory for one download (ui/security.py)
     downloads: Downloads = field(default_factory=Downloads)

@@ -24,6 +24,7 @@ from chatbot.engine.intake import InputError, check_input, detect_language, rewr
 from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
 from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
+from chatbot.llm.queue import ModelQueue
 from chatbot.prompts import PromptLibrary
 from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen, ScreenResult, Triage
 from chatbot.safety.question import parse_answer
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 # Rejections that carry no sign of the patient's language: answered in both.
 BILINGUAL_INPUT_KEYS = frozenset({"input.empty", "input.unreadable", "input.unsupported_language"})
 
-EventKind = Literal["meta", "sources", "token", "final"]
+EventKind = Literal["meta", "sources", "queued", "token", "final"]
+# How often a turn waiting for the model reports its place in line ("queued" events).
+QUEUE_POLL_S = 0.5
 
 
 @dataclass
@@ -159,6 +162,8 @@ class ConsultationService:
         self.triage = triage  # chatbot.triage.TriageEngine (optional): disposition line in answers
         self.router = router or Router(prompts)
         self.prompt_builder = PromptBuilder.from_settings(prompts, generator.count_tokens, chat, llm)
+        # one line to the model for every channel of this process (browser, CLI, API)
+        self.model_queue = ModelQueue(llm.max_concurrent)
 
     def warm_up(self) -> None:
         """Load everything the first patient's message would otherwise wait for. Idempotent."""
@@ -352,6 +357,9 @@ class ConsultationService:
 
         raw, turn.ttft_ms, gen_flags = yield from self._generate(messages)
         turn.model_text = raw
+        if "queued" in gen_flags:  # informational, not a failure of the generation
+            gen_flags.remove("queued")
+            turn.flags.append("queued")
         turn.flags += gen_flags
         if gen_flags:
             raw = ""  # a cut-off answer is not trusted: finalisation falls back to the passages
@@ -396,15 +404,26 @@ class ConsultationService:
         t0 = time.perf_counter()
         ttft = 0.0
         flags: list[str] = []
+        ticket = self.model_queue.join()
         try:
-            for piece in self.generator.stream(messages, options):
-                if not pieces:
-                    ttft = (time.perf_counter() - t0) * 1000
-                pieces.append(piece)
-                yield ReplyEvent("token", piece)
-        except GenerationError as exc:
-            log.warning("generation failed: %s", exc)
-            flags.append("generation_timeout" if isinstance(exc, GenerationTimeout) else "generation_error")
+            ahead = self.model_queue.ahead(ticket)
+            while ahead:
+                # {"ahead": n}: turns generating or earlier in line; the budget has not started
+                yield ReplyEvent("queued", {"ahead": ahead})
+                ahead = self.model_queue.wait(ticket, QUEUE_POLL_S)
+            if time.perf_counter() - t0 > QUEUE_POLL_S:
+                flags.append("queued")
+            try:
+                for piece in self.generator.stream(messages, options):
+                    if not pieces:
+                        ttft = (time.perf_counter() - t0) * 1000
+                    pieces.append(piece)
+                    yield ReplyEvent("token", piece)
+            except GenerationError as exc:
+                log.warning("generation failed: %s", exc)
+                flags.append("generation_timeout" if isinstance(exc, GenerationTimeout) else "generation_error")
+        finally:
+            self.model_queue.leave(ticket)  # also when the page closed mid-wait (generator closed)
         return "".join(pieces), ttft, flags
 
     def _close(self, turn: Turn) -> ConsultationResult:

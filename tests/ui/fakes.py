@@ -21,8 +21,10 @@ def final_result(**over: Any) -> dict:
 
 
 class FakeChat:
-    def __init__(self, tokens: list[str] | None = None, final: dict | None = None) -> None:
+    def __init__(self, tokens: list[str] | None = None, final: dict | None = None,
+                 queued: tuple[int, ...] = ()) -> None:
         self.tokens = tokens if tokens is not None else ["Asthma ", "is ", "treated"]
+        self.queued = queued  # "ahead" counts reported before the first token
         self.final = final or final_result()
         self.calls: list[tuple[str | None, str]] = []
         self.feedback_calls: list[tuple[int, int, str]] = []
@@ -31,6 +33,8 @@ class FakeChat:
         self.calls.append((session_id, text))
         yield ReplyEvent("meta", {"lang": self.final["lang"]})
         yield ReplyEvent("sources", self.final["passages"])
+        for ahead in self.queued:
+            yield ReplyEvent("queued", {"ahead": ahead})
         for tok in self.tokens:
             yield ReplyEvent("token", tok)
         yield ReplyEvent("final", dict(self.final))

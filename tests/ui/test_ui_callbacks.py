@@ -34,6 +34,17 @@ def test_answer_streams_then_is_replaced_by_the_checked_answer(monkeypatch):
     assert box == ""
 
 
+@pytest.mark.parametrize("lang, expect", [("en", "2 ahead of you"), ("zh", "前面还有 2 位")])
+def test_a_waiting_patient_sees_the_place_in_line_in_the_page_language(monkeypatch, lang, expect):
+    # review finding (i): under load the first token waited 25 s p50 and the page said nothing
+    services = make_services(chat=FakeChat(queued=(2, 1)))
+    monkeypatch.setattr(patient, "STREAM_INTERVAL_S", 0.0)
+    steps = run_turn(services, lang=lang)
+    bubbles = [s[0][-1]["content"] for s in steps]
+    assert expect in bubbles[1] and ("1 ahead of you" if lang == "en" else "前面还有 1 位") in bubbles[2]
+    assert bubbles[3] == "Asthma "  # the answer replaces the notice as soon as it streams
+
+
 def test_second_turn_continues_the_session():
     chat = FakeChat()
     services = make_services(chat=chat)

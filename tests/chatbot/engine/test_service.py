@@ -257,3 +257,50 @@ def test_budget_drops_passages_that_do_not_fit(built_index, tmp_path):
     service = make_service(built_index, tmp_path, generator=gen, n_ctx=650, max_tokens=300)
     result = service.ask("How is asthma treated with an inhaler?")
     assert 1 <= len(result.passages) < OPEN_GATE.passages and "passages_dropped" in result.flags
+
+
+def test_a_turn_that_finds_the_model_busy_is_told_its_place_and_keeps_its_budget(built_index, tmp_path):
+    """Review finding (i): under load the first token waited 25 s p50 with nothing shown, and the
+    wait ate the generation budget. Now the turn waits in the model's line with "queued" events,
+    and its generation starts (and is timed) when its turn comes."""
+    import threading
+
+    service = make_service(built_index, tmp_path, timeout_s=5.0)
+    busy = service.model_queue.join()  # another patient's answer is generating
+    events: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        events.extend(service.reply(None, "How is asthma treated with an inhaler?"))
+        done.set()
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert not done.wait(1.5)  # still waiting for the model
+    service.model_queue.leave(busy)
+    assert done.wait(30)
+    t.join(5)
+    kinds = [e.kind for e in events]
+    queued = [e.data for e in events if e.kind == "queued"]
+    assert queued and all(q == {"ahead": 1} for q in queued) and len(queued) >= 2
+    assert kinds.index("queued") < kinds.index("token")  # told before any token
+    result = events[-1].data
+    assert "queued" in result.flags and "generation_timeout" not in result.flags, result.flags
+    assert result.model_text.startswith("Asthma is treated") and "fallback_extractive" not in result.flags
+
+
+def test_an_emergency_never_waits_for_the_model(built_index, tmp_path):
+    class Screen:
+        name = "test"
+
+        def screen(self, text, lang):
+            return ScreenResult(emergency=True, category="cardiac", evidence=["chest pain"],
+                                message="Call 120 now.")
+
+    service = make_service(built_index, tmp_path, safety=Screen())
+    busy = service.model_queue.join()  # the model is busy with someone else's answer
+    try:
+        events = events_of(service, "I have crushing chest pain and sweating")
+    finally:
+        service.model_queue.leave(busy)
+    assert [e.kind for e in events] == ["meta", "final"] and events[-1].data.answer == "Call 120 now."
