@@ -4,7 +4,7 @@ running the engine."""
 
 import pytest
 
-from chatbot.triage import TriageEngine
+from chatbot.triage import Intake, TriageEngine
 
 from .conftest import KeywordScreen, assess, codes
 
@@ -339,3 +339,31 @@ def test_the_result_says_what_the_engine_understood(engine, text, expected):
     assert "urine" not in assess(engine, "3yo, no urine since this morning, no fever").to_json()["understood"]["negatives"]
     # the negation filter's own cues: "无力" is weakness, "未解大便" a finding, neither a denial
     assert assess(engine, "患者女，70岁，双下肢无力，3天未解大便，无发热").to_json()["understood"]["negatives"] == ["发热"]
+
+
+# Context emergencies of blind round 15 (reported at freeze first), in new wording here, with the
+# look-alikes that must stay non-emergencies.
+@pytest.mark.parametrize("text, code, emergency", [
+    ("Tib/fib fracture in plaster since yesterday, now agonising pain not helped by morphine, toes numb", "compartment_syndrome", True),
+    ("前臂骨折石膏固定后手指麻木、发凉，疼痛进行性加重", "compartment_syndrome", True),
+    ("Broken wrist in a cast for a week, mild ache, fingers pink and warm", "compartment_syndrome", False),
+    ("Known prostate cancer with bone metastases, new weakness in both legs since this morning", "spinal_cord_compression", True),
+    ("肺癌脑转移病史，今日双下肢无力、走路不稳", "spinal_cord_compression", True),
+    ("乳腺癌术后5年，复查无复发，近期腰痛，无下肢无力麻木", "spinal_cord_compression", False),
+    ("Started lamotrigine 3 weeks ago, now fever, blisters on her lips and a spreading rash", "severe_drug_rash", True),
+    ("服用别嘌醇2周后全身红斑、水疱，口腔糜烂，双眼红", "severe_drug_rash", True),
+    ("Itchy rash on the arms after a new washing powder, no mouth or eye symptoms", "severe_drug_rash", False),
+    ("On carbimazole for Graves, 2 days of sore throat and temperature 38.9", "drug_agranulocytosis", True),
+    ("服用丙硫氧嘧啶期间发热39℃，咽痛", "drug_agranulocytosis", True),
+    ("On carbimazole, mild runny nose, no fever, no sore throat", "drug_agranulocytosis", False),
+    ("82M BPH, hasn't passed urine for 12 hours, lower belly swollen and painful", "urinary_retention", True),
+    ("男，80岁，8小时未能排尿，下腹胀痛", "urinary_retention", True),
+    ("尿频尿急两天，排尿时有点痛，能排尿", "urinary_retention", False),
+])
+def test_context_emergencies_of_round_15(engine, text, code, emergency):
+    result = engine.assess(Intake(complaint=text), with_evidence=False)
+    codes = {r.code for r in result.reasons}
+    if emergency:
+        assert code in codes and result.disposition == "emergency", (codes, result.disposition)
+    else:
+        assert code not in codes and result.disposition != "emergency", (codes, result.disposition)
