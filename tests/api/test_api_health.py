@@ -52,3 +52,13 @@ def test_openapi_schema_lists_every_endpoint_and_the_completion_shape(client):
     assert {"200", "401", "403", "413", "429"} <= set(responses)
     # no documentation pages that load scripts from a CDN
     assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+
+
+def test_the_api_runs_on_the_configured_store(client, api_env):
+    """The Postgres half of the API suite really is on Postgres: conversations and keys both."""
+    import os
+
+    ctx = client.app.state.medchat
+    want = "postgresql" if os.environ.get("MEDCHAT_STORE__URL") else "sqlite"
+    assert ctx.app.store.backend == want
+    assert isinstance(ctx.keys.target, str) == (want == "postgresql")

@@ -20,10 +20,22 @@ PROMPTS = PromptLibrary()
 OPEN_GATE = ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0)
 
 
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def _store_engine(request, tmp_path):
+    """Every pipeline test runs on both store engines (an SQLite file, a real Postgres schema)."""
+    global STORE_TARGET
+    STORE_TARGET = (tmp_path / "chat.sqlite" if request.param == "sqlite"
+                    else request.getfixturevalue("postgres_url"))
+    yield
+
+
+STORE_TARGET = None
+
+
 def make_service(index, tmp_path, generator=None, chat=OPEN_GATE, safety=None, retriever=None, **llm):
     return ConsultationService(
         retriever=retriever or Retriever(index), generator=generator or FakeGenerator(),
-        store=ChatStore(tmp_path / "chat.sqlite"), prompts=PROMPTS, chat=chat,
+        store=ChatStore(STORE_TARGET or tmp_path / "chat.sqlite"), prompts=PROMPTS, chat=chat,
         llm=LLMSettings(backend="fake", **llm), safety=safety)
 
 
@@ -88,13 +100,15 @@ def test_weak_evidence_says_so_without_calling_the_model(built_index, tmp_path):
     assert result.model_text is None  # nothing generated: eval scores no model text here
 
 
+# Factories, not generators: a FakeGenerator's replies are used up by the first run, and each
+# test runs on both store engines.
 @pytest.mark.parametrize("generator,flag", [
-    (FakeGenerator(fail=GenerationError("server down")), "generation_error"),
-    (FakeGenerator(replies=["the the the the the the the the the the the the the the the the the the"]), "degenerate"),
-    (FakeGenerator(replies=["哮喘是一种慢性疾病。[1]"]), "wrong_language"),
+    (lambda: FakeGenerator(fail=GenerationError("server down")), "generation_error"),
+    (lambda: FakeGenerator(replies=["the the the the the the the the the the the the the the the the the the"]), "degenerate"),
+    (lambda: FakeGenerator(replies=["哮喘是一种慢性疾病。[1]"]), "wrong_language"),
 ])
 def test_bad_generation_falls_back_to_extractive(built_index, tmp_path, generator, flag):
-    service = make_service(built_index, tmp_path, generator=generator)
+    service = make_service(built_index, tmp_path, generator=generator())
     result = service.ask("How is asthma treated with an inhaler?")
     assert "fallback_extractive" in result.flags and flag in result.flags
     assert result.citations and result.citations[0]["doc_id"] == "asthma"
