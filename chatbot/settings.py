@@ -146,6 +146,11 @@ class LLMSettings(BaseModel):
 
 class ChatSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    symptom_intake: bool = Field(default=True, description=(
+        "When a message describes the patient's own (or a relative's) symptoms and the triage engine "
+        "lacks facts for a disposition, ask one to three fixed follow-up questions (the complaint's "
+        "red-flag check, age, onset, severity; data/triage/intake.yaml) before giving it. false: the "
+        "one-line disposition from the first message only."))
     passages: int = Field(default=3, ge=1, le=20, description=(
         "Passages given to the model. 3 x 160 tokens keeps the prompt near 700 tokens, which "
         "llama.cpp prefills in ~1.4 s on 2 cores (the 1.5 s first-token target); the top 3 "

@@ -25,10 +25,12 @@ from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
 from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
 from chatbot.llm.queue import ModelQueue
+from chatbot.engine import symptom_intake as intake_mod
+from chatbot.triage.models import Intake, Vitals
 from chatbot.prompts import PromptLibrary
 from chatbot.protocols import Classifier, NoClassifier, NoSafetyScreen, SafetyScreen, ScreenResult, Triage
 from chatbot.safety.question import parse_answer
-from chatbot.settings import ChatSettings, LLMSettings
+from chatbot.settings import TRIAGE_RULES_DIR, ChatSettings, LLMSettings
 from chatbot.store import ChatStore, StoredMessage
 from knowledge_base.records import Passage
 from knowledge_base.retriever import Retriever
@@ -75,6 +77,10 @@ class ConsultationResult:
     # The unsure band: the fixed safety question asked instead of an answer ({category, group,
     # question, options, lang, original}); None otherwise. Flag ``safety_question``.
     safety_question: dict | None = None
+    # Symptom intake (chatbot.engine.symptom_intake): {"state", "question" | None, "done"} while
+    # the chat asks its follow-up questions, None when there is none. Flags ``intake_question``,
+    # ``intake_done``.
+    intake: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,7 +89,7 @@ class ConsultationResult:
             "passages": self.passages, "flags": self.flags, "timings": self.timings,
             "backend": self.backend, "session_id": self.session_id, "mixed": self.mixed,
             "query": self.query, "message_id": self.message_id, "disposition": self.disposition,
-            "safety_question": self.safety_question,
+            "safety_question": self.safety_question, "intake": self.intake,
         }
 
 
@@ -120,6 +126,7 @@ class Turn:
     store_user: bool = True                   # False for an empty message: nothing to store
     safety_question: dict | None = None       # asked now (the detector's unsure band)
     safety_cleared: bool = False              # a "no" to the question: answer, do not ask again
+    intake: dict | None = None                # the symptom intake after this turn
 
 
 def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict[str, float]:
@@ -189,8 +196,11 @@ class ConsultationService:
         t0 = time.perf_counter()
         session_id = self.store.ensure_session(session_id) if session_id else self.store.new_session()
         turn = Turn(session_id=session_id, text=text or "", t0=t0)
-        for step in (self._check, self._safety_answer, self._understand, self._escalate, self._ask,
-                     self._route_short, self._retrieve, self._answer):
+        # _intake_answer before _ask: an answer to the chat's own follow-up question ("3 days",
+        # "45") is not an ambiguous message for the detector's safety question; the emergency
+        # screen (_escalate) has run on it all the same.
+        for step in (self._check, self._safety_answer, self._understand, self._escalate, self._intake_answer,
+                     self._ask, self._route_short, self._retrieve, self._answer):
             yield from step(turn)
             if turn.answer is not None:
                 break
@@ -339,9 +349,9 @@ class ConsultationService:
         if strength["dense"] < min_dense and strength["overlap"] < self.chat.min_overlap_evidence:
             message = self.router.with_tone(answer_mod.no_evidence_answer(turn.lang, self.prompts),
                                             turn.route, turn.lang)
-            turn.disposition = self._disposition(turn.cleaned, turn.lang)
-            if turn.disposition:
-                message = f"{message}\n\n{turn.disposition['line']}"
+            extra = self._disposition_or_intake(turn)
+            if extra:
+                message = f"{message}\n\n{extra}"
             yield ReplyEvent("sources", [])
             turn.answer = message
             turn.flags.append("no_evidence")
@@ -376,10 +386,9 @@ class ConsultationService:
                                     overrule_refusal=self.chat.overrule_model_refusal,
                                     add_extract=self.chat.answer_extract)
         turn.flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
-        turn.disposition = self._disposition(turn.cleaned, lang)
-        if turn.disposition:
-            final.text = _before_disclaimer(final.text, turn.disposition["line"],
-                                            self.prompts.text(lang, "answer.disclaimer"))
+        extra = self._disposition_or_intake(turn)
+        if extra:
+            final.text = _before_disclaimer(final.text, extra, self.prompts.text(lang, "answer.disclaimer"))
         turn.answer = self.router.with_tone(final.text, route, lang)
         turn.citations = [{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url,
                            "source": c.source} for c in final.citations]
@@ -390,10 +399,108 @@ class ConsultationService:
                                    "emotion": turn.emotion, "red_flag": turn.red_flag,
                                    "query": turn.query})
 
-    def _disposition(self, text: str, lang: str) -> dict | None:
-        """The triage engine's one-line disposition when the message describes the patient's own
-        symptoms (non-emergency path only: emergencies already got the screen's message)."""
-        return self.triage.chat_disposition(text, lang) if self.triage is not None else None
+    def _disposition_or_intake(self, turn: Turn) -> str:
+        """What follows the answer when the message describes the patient's own (or a relative's)
+        symptoms (non-emergency path only: emergencies already got the screen's message): the first
+        follow-up question of a symptom intake when the triage engine lacks facts for a disposition,
+        else its one-line disposition; "" for any other message."""
+        if self.triage is None:
+            return ""
+        found = self.triage.chat_assessment(turn.cleaned, turn.lang)
+        if found is None:
+            return ""
+        lang = turn.lang
+        state = None
+        if self.chat.symptom_intake and found.disposition != "emergency":
+            state = intake_mod.plan(turn.cleaned, lang, found.understood, found.presentation, self._intake_rules())
+        if state is None:
+            turn.disposition = {"level": found.disposition,
+                                "line": self.prompts.text(lang, f"triage.line.{found.disposition}")}
+            return turn.disposition["line"]
+        question = intake_mod.question(state, self._intake_rules())
+        turn.intake = {"state": state.to_json(), "question": question, "done": False}
+        turn.flags.append("intake_question")
+        self.store.log_event("intake_started", {"presentation": state.presentation, "questions": state.pending},
+                             session_id=turn.session_id)
+        intro = self.prompts.text(lang, "intake.intro", total=question["total"])
+        return f"{intro}\n{self._question_text(question, lang)}"
+
+    def _question_text(self, question: dict, lang: str) -> str:
+        text = self.prompts.text(lang, "intake.question", number=question["number"], total=question["total"],
+                                 text=question["text"])
+        return f"{text}\n" + " / ".join(question["options"])
+
+    def _intake_rules(self) -> dict:
+        return intake_mod.load_intake_rules(getattr(self.triage, "rules_dir", None) or TRIAGE_RULES_DIR)
+
+    def _intake_answer(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """The answer to the intake question the last reply asked: the next question, or the
+        disposition on the completed intake with its reasons. A message that is clearly a new
+        question ends the intake and is answered as one. Runs after the red-flag screen, so an
+        emergency told as an answer has already been escalated."""
+        pending = turn.history[-1].meta.get("intake") if turn.history and turn.history[-1].role == "assistant" else None
+        if not pending or pending.get("done") or self.triage is None:
+            return
+        state = intake_mod.IntakeState.from_json(pending["state"])
+        if not state.pending or intake_mod.looks_like_a_new_question(turn.cleaned):
+            turn.flags.append("intake_abandoned")
+            return
+        lang = turn.lang = state.lang
+        rules = self._intake_rules()
+        yield self._meta(turn)
+        yield ReplyEvent("sources", [])
+        if not intake_mod.parse(state, turn.cleaned):
+            question = intake_mod.question(state, rules)
+            turn.intake = {"state": state.to_json(), "question": question, "done": False}
+            turn.flags.append("intake_question")
+            turn.answer = f"{self.prompts.text(lang, 'intake.age_again')}\n{self._question_text(question, lang)}"
+            return
+        if state.pending:
+            question = intake_mod.question(state, rules)
+            turn.intake = {"state": state.to_json(), "question": question, "done": False}
+            turn.flags.append("intake_question")
+            turn.answer = self._question_text(question, lang)
+            return
+        turn.answer = self._intake_result(turn, state, rules)
+
+    def _intake_result(self, turn: Turn, state: "intake_mod.IntakeState", rules: dict) -> str:
+        """The triage engine on the completed intake: the disposition line, the reasons in the
+        patient's language, a safety net. An emergency found here is escalated and logged like the
+        screen's."""
+        lang = state.lang
+        vitals = Vitals(pain=state.severity) if state.severity is not None else Vitals()
+        result = self.triage.assess(Intake(complaint=intake_mod.complaint_with_answers(state, rules),
+                                           age=state.age, onset=state.onset, vitals=vitals),
+                                    lang=lang, with_evidence=False, with_opinion=False)
+        reasons = [r.text(lang) for r in result.reasons if r.kind != "uncertainty"][:3]
+        turn.disposition = {"level": result.disposition, "acuity": result.acuity,
+                            "line": self.prompts.text(lang, f"triage.line.{result.disposition}"),
+                            "reasons": reasons, "department": result.department}
+        turn.intake = {"state": state.to_json(), "question": None, "done": True}
+        turn.flags.append("intake_done")
+        self.store.log_event("intake_done", {"presentation": state.presentation, "disposition": result.disposition,
+                                             "acuity": result.acuity, "reasons": [r.code for r in result.reasons]},
+                             session_id=turn.session_id)
+        number = self._emergency_number()
+        if result.disposition == "emergency":
+            turn.red_flag = {"category": "triage", "evidence": reasons, "categories": ["triage"],
+                             "rule_ids": [r.code for r in result.reasons if r.acuity <= 2], "number": number,
+                             "crisis_line": ""}
+            turn.flags.append("emergency")
+            self.store.log_event("red_flag", {"category": "triage", "evidence": reasons, "via": "symptom_intake",
+                                              "rule_ids": turn.red_flag["rule_ids"], "number": number},
+                                 session_id=turn.session_id)
+        lines = [self.prompts.text(lang, "intake.done", line=turn.disposition["line"])]
+        if reasons:
+            lines.append(self.prompts.text(lang, "intake.why") + "\n" + "\n".join(f"- {r}" for r in reasons))
+        lines.append(self.prompts.text(lang, "intake.safety_net", number=number))
+        if result.disposition in ("emergency", "urgent"):
+            lines.append(self.prompts.text(lang, "intake.nurse_offer"))
+        return "\n\n".join(lines)
+
+    def _emergency_number(self) -> str:
+        settings = getattr(self.safety, "settings", None)
+        return settings.number() if settings is not None and hasattr(settings, "number") else "120"
 
     def _generate(self, messages: list[ChatMessage]):
         """Stream tokens as events; return (raw text, ttft ms, flags). A failed or timed-out
@@ -439,7 +546,7 @@ class ConsultationService:
             timings={"retrieval_ms": round(turn.retrieval_ms, 1), "ttft_ms": round(turn.ttft_ms, 1),
                      "total_ms": round(total_ms, 1)},
             backend=turn.backend, query=turn.query, disposition=turn.disposition,
-            model_text=turn.model_text, safety_question=turn.safety_question)
+            model_text=turn.model_text, safety_question=turn.safety_question, intake=turn.intake)
         if turn.store_user:
             # a rejected message has no cleaned form: it is stored as received
             text = turn.cleaned if turn.cleaned else turn.text
@@ -455,6 +562,8 @@ class ConsultationService:
                 "backend": result.backend, "query": result.query, "evidence": evidence or {}}
         if result.safety_question:
             meta["safety_question"] = result.safety_question  # read back when the answer comes
+        if result.intake:
+            meta["intake"] = result.intake  # the symptom intake continues from here
         return self.store.add_message(session_id, "assistant", result.answer, lang=lang, meta=meta)
 
 

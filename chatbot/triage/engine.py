@@ -200,9 +200,10 @@ class TriageEngine:
         found = self.chat_disposition(text, lang)
         return found["line"] if found else None
 
-    def chat_disposition(self, text: str, lang: str) -> dict[str, str] | None:
-        """``{"level": disposition, "line": text}`` for patient chat, or None (not a description
-        of one's own symptoms, no symptom recognised, or turned off in settings)."""
+    def chat_assessment(self, text: str, lang: str) -> TriageResult | None:
+        """The assessment of a chat message that describes one's own (or a relative's) symptoms,
+        or None (no self-report words, no symptom recognised, or turned off in settings). Without
+        the learned opinion: it was trained and measured on clinical vignettes, not chat."""
         if not getattr(self.settings, "chat_disposition", True):
             return None
         norm = normalise(text or "")
@@ -210,6 +211,14 @@ class TriageEngine:
             return None
         result = self.assess(Intake(complaint=text), lang=lang, with_evidence=False, with_opinion=False)
         if not any(r.kind in ("complaint", "red_flag", "vital") for r in result.reasons):
+            return None
+        return result
+
+    def chat_disposition(self, text: str, lang: str) -> dict[str, str] | None:
+        """``{"level": disposition, "line": text}`` for patient chat, or None (see
+        :meth:`chat_assessment`)."""
+        result = self.chat_assessment(text, lang)
+        if result is None:
             return None
         return {"level": result.disposition,
                 "line": self.prompts.text(lang, f"triage.line.{result.disposition}")}

@@ -137,11 +137,12 @@ def test_eval_loader_refuses_duplicates(tmp_path):
         load_vignettes(path)
 
 
-def _service(built_index, tmp_path, triage):
+def _service(built_index, tmp_path, triage, intake=False):
+    # the one-message disposition line: symptom intake off (its tests: tests/chatbot/engine/test_symptom_intake.py)
     return ConsultationService(
         retriever=Retriever(built_index), generator=FakeGenerator(),
         store=ChatStore(tmp_path / "chat.sqlite"), prompts=PromptLibrary(),
-        chat=ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0),
+        chat=ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0, symptom_intake=intake),
         llm=LLMSettings(backend="fake"), triage=triage)
 
 

@@ -1,0 +1,118 @@
+"""Symptom intake in the patient chat (issue 17): follow-up questions for a self-reported complaint,
+their answers, the disposition on the completed intake — with the real triage rules, the real
+store (the state survives in it) and the fake LLM on the toy index."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot.engine import symptom_intake as intake_mod
+from chatbot.engine.service import ConsultationService
+from chatbot.llm.fake import FakeGenerator
+from chatbot.prompts import PromptLibrary
+from chatbot.settings import ChatSettings, LLMSettings
+from chatbot.store import ChatStore
+from chatbot.triage import TriageEngine
+from knowledge_base.retriever import Retriever
+from tests.chatbot.triage.conftest import KeywordScreen
+
+
+def service_on(index, db):
+    return ConsultationService(
+        retriever=Retriever(index), generator=FakeGenerator(), store=ChatStore(db), prompts=PromptLibrary(),
+        chat=ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0),
+        llm=LLMSettings(backend="fake"), triage=TriageEngine(screen=KeywordScreen({})))
+
+
+@pytest.fixture
+def service(built_index, tmp_path):
+    return service_on(built_index, tmp_path / "chat.sqlite")
+
+
+def test_an_english_case_is_asked_three_questions_then_given_a_disposition_with_reasons(service):
+    first = service.ask("I have had a headache since this morning")
+    assert "intake_question" in first.flags and first.disposition is None
+    q = first.intake["question"]
+    assert q["key"] == "check" and (q["number"], q["total"]) == (1, 3) and q["options"] == ["yes", "no", "not sure"]
+    assert "Question 1/3" in first.answer and "stiff neck" in first.answer
+    second = service.ask("no", session_id=first.session_id)
+    assert second.intake["question"]["key"] == "age" and "Question 2/3" in second.answer
+    assert second.passages == []  # an answer to our question is not a library question
+    third = service.ask("45", session_id=first.session_id)
+    assert third.intake["question"]["key"] == "severity"
+    done = service.ask("6", session_id=first.session_id)
+    assert "intake_done" in done.flags and done.intake["done"] and done.intake["question"] is None
+    assert done.disposition["level"] == "routine" and done.disposition["acuity"] == 4
+    assert any("6/10" in r for r in done.disposition["reasons"])          # the severity was used
+    assert done.disposition["line"] in done.answer and "What this is based on" in done.answer
+    assert [e.payload["disposition"] for e in service.store.events(kind="intake_done")] == ["routine"]
+
+
+def test_a_yes_to_the_red_flag_check_ends_in_an_emergency_escalation(service):
+    first = service.ask("我头痛两天了")
+    assert first.intake["question"]["key"] == "check" and "问题 1/" in first.answer
+    answer = service.ask("是", session_id=first.session_id)
+    while answer.intake and not answer.intake["done"]:
+        answer = service.ask("30岁" if answer.intake["question"]["key"] == "age" else "8", session_id=first.session_id)
+    assert answer.disposition["level"] == "emergency" and "emergency" in answer.flags
+    assert answer.red_flag["number"] == "120" and "120" in answer.answer and "转护士" in answer.answer
+    logged = service.store.events(kind="red_flag")
+    assert logged and logged[0].payload["via"] == "symptom_intake"
+
+
+def test_facts_volunteered_in_an_answer_skip_their_questions(service):
+    first = service.ask("我头痛")
+    answer = service.ask("没有，我45岁，昨天开始的", session_id=first.session_id)
+    state = answer.intake["state"]
+    assert state["age"] == 45 and "onset" not in state["pending"]
+    assert answer.intake["done"] or answer.intake["question"]["key"] == "severity"
+
+
+def test_an_unreadable_age_is_asked_again(service):
+    first = service.ask("I have had a headache since this morning")
+    service.ask("no", session_id=first.session_id)
+    again = service.ask("quite old", session_id=first.session_id)
+    assert again.intake["question"]["key"] == "age" and "as a number" in again.answer
+
+
+def test_a_new_question_ends_the_intake_and_is_answered(service):
+    first = service.ask("I have had a headache since this morning")
+    other = service.ask("What causes gout and how is it treated in older adults?", session_id=first.session_id)
+    assert "intake_abandoned" in other.flags and other.passages and other.intake is None
+
+
+@pytest.mark.parametrize("text", ["What causes gout?", "How is asthma treated?", "高血压怎么治疗？",
+                                  "What are the symptoms of glaucoma?"])
+def test_a_topic_question_is_never_an_interview(service, text):
+    result = service.ask(text)
+    assert result.intake is None and "intake_question" not in result.flags
+
+
+def test_the_intake_survives_a_restart(built_index, tmp_path):
+    db = tmp_path / "chat.sqlite"
+    first = service_on(built_index, db).ask("I have had a headache since this morning")
+    # a new process (a reloaded page, `medchat chat` again) on the same store continues it
+    later = service_on(built_index, db).ask("no", session_id=first.session_id)
+    assert later.intake["question"]["key"] == "age"
+
+
+def test_ask_json_keeps_every_field_and_adds_the_intake(service):
+    data = service.ask("I have had a headache since this morning").to_json()
+    assert {"answer", "lang", "intent", "emotion", "red_flag", "citations", "passages", "flags", "timings",
+            "backend", "session_id", "mixed", "query", "message_id", "disposition", "safety_question",
+            "intake"} <= set(data)
+    assert data["intake"]["question"]["key"] == "check"
+
+
+def test_the_intake_file_is_checked():
+    rules = intake_mod.load_intake_rules()
+    assert rules["max_questions"] == 3 and {"age", "onset", "severity"} <= set(rules["questions"])
+    engine = TriageEngine(screen=KeywordScreen({}))
+    keys = {p.key for p in engine.rules.presentations}
+    assert set(rules["checks"]) <= keys  # every check belongs to a real presentation
+    for key, check in rules["checks"].items():
+        for lang in ("en", "zh"):
+            # a "yes" must lead the rules to at least a same-day disposition
+            from chatbot.triage import Intake
+            result = engine.assess(Intake(complaint=check["if_yes"][lang]), lang=lang, with_evidence=False)
+            assert result.disposition in ("emergency", "urgent"), (key, lang, result.disposition)
