@@ -58,10 +58,25 @@ def _v2(db: Database) -> list[str]:
     ]
 
 
-MIGRATIONS: list[Callable[[Database], list[str]]] = [_v1, _v2]
+def _v3(db: Database) -> list[str]:
+    """The nurse handoff queue (issue 17): a patient's case waiting for, claimed by or closed by a
+    nurse. ``case_json`` holds the structured intake, disposition, reasons and the passages shown;
+    the transcript stays in ``messages`` (the session's)."""
+    pk = db.id_column
+    return [
+        f"CREATE TABLE handoffs(id {pk}, session_id TEXT NOT NULL REFERENCES sessions(id), "
+        "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+        "status TEXT NOT NULL CHECK (status IN ('waiting', 'claimed', 'closed')), lang TEXT, "
+        "acuity INTEGER NOT NULL CHECK (acuity BETWEEN 1 AND 5), disposition TEXT NOT NULL, "
+        "case_json TEXT NOT NULL DEFAULT '{}', nurse TEXT NOT NULL DEFAULT '', claimed_at TEXT)",
+        "CREATE INDEX handoffs_queue ON handoffs(status, acuity, id)",
+    ]
+
+
+MIGRATIONS: list[Callable[[Database], list[str]]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = ("schema_version", "sessions", "messages", "feedback", "events", "triage",
-          "staff_accounts", "staff_sessions", "login_failures")
+          "staff_accounts", "staff_sessions", "login_failures", "handoffs")
 
 
 class SchemaError(Exception):

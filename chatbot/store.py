@@ -95,6 +95,34 @@ class StoredTriage:
     note: str
 
 
+@dataclass
+class StoredHandoff:
+    id: int
+    session_id: str
+    created_at: str
+    updated_at: str
+    status: str          # waiting | claimed | closed
+    lang: str | None
+    acuity: int
+    disposition: str
+    case: Any            # intake, disposition, reasons, passages shown (redacted)
+    nurse: str
+    claimed_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+_HANDOFF_COLUMNS = ("id, session_id, created_at, updated_at, status, lang, acuity, disposition, case_json, "
+                    "nurse, claimed_at")
+
+
+def _handoff(r: tuple) -> StoredHandoff:
+    return StoredHandoff(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], json.loads(r[8]), r[9], r[10])
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -374,6 +402,68 @@ class ChatStore:
         return [StoredTriage(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5])
                 for r in rows]
 
+    # -- nurse handoff queue -------------------------------------------------------------------
+    def add_handoff(self, session_id: str, lang: str, acuity: int, disposition: str,
+                    case: Mapping[str, Any]) -> tuple[int, bool]:
+        """Queue the session's case for a nurse; (id, created). A session with an open case (waiting
+        or claimed) keeps that one: asking twice does not queue twice. ``case`` is redacted."""
+        check_session_id(session_id)
+        if not 1 <= int(acuity) <= 5:
+            raise StoreError(f"invalid acuity {acuity!r}", hint="1 (immediate) to 5 (self-care)")
+        now = utc_now()
+        with self._write() as conn:
+            open_case = conn.execute("SELECT id FROM handoffs WHERE session_id=? AND status<>'closed' "
+                                     "ORDER BY id DESC LIMIT 1", (session_id,)).fetchone()
+            if open_case is not None:
+                return int(open_case[0]), False
+            row = conn.execute("INSERT INTO handoffs(session_id, created_at, updated_at, status, lang, acuity, "
+                               "disposition, case_json) VALUES (?,?,?,'waiting',?,?,?,?) RETURNING id",
+                               (session_id, now, now, lang, int(acuity), disposition, _dumps(case))).fetchone()
+            return int(row[0]), True
+
+    def handoffs(self, statuses: tuple[str, ...] = ("waiting", "claimed"), limit: int = 100) -> list[StoredHandoff]:
+        """The queue: most urgent first (acuity 1 before 5), newest first within a level."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._read(f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE status IN ({marks}) "
+                          "ORDER BY acuity, id DESC LIMIT ?", [*statuses, _positive("limit", limit)])
+        return [_handoff(r) for r in rows]
+
+    def handoff(self, handoff_id: int) -> StoredHandoff | None:
+        rows = self._read(f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id=?", (handoff_id,))
+        return _handoff(rows[0]) if rows else None
+
+    def session_handoff(self, session_id: str) -> StoredHandoff | None:
+        """The session's latest case, if any (the patient's page shows its state)."""
+        check_session_id(session_id)
+        rows = self._read(f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE session_id=? ORDER BY id DESC LIMIT 1",
+                          (session_id,))
+        return _handoff(rows[0]) if rows else None
+
+    def update_handoff(self, handoff_id: int, *, expect: tuple[str, ...], status: str | None = None,
+                       nurse: str | None = None, acuity: int | None = None) -> StoredHandoff | None:
+        """Change a case only if its status is in ``expect`` (two nurses claiming at once: one
+        wins); the updated case, or None when it was not in an expected state."""
+        sets, params = ["updated_at=?"], [utc_now()]
+        if status is not None:
+            sets.append("status=?")
+            params.append(status)
+            if status == "claimed":
+                sets.append("claimed_at=?")
+                params.append(params[0])
+        if nurse is not None:
+            sets.append("nurse=?")
+            params.append(redact(clean_text(nurse), keep=("NAME",))[0])
+        if acuity is not None:
+            if not 1 <= int(acuity) <= 5:
+                raise StoreError(f"invalid acuity {acuity!r}", hint="1 (immediate) to 5 (self-care)")
+            sets += ["acuity=?", "disposition=?"]
+            params += [int(acuity), {1: "emergency", 2: "emergency", 3: "urgent", 4: "routine", 5: "self_care"}[int(acuity)]]
+        marks = ",".join("?" * len(expect))
+        with self._write() as conn:
+            row = conn.execute(f"UPDATE handoffs SET {', '.join(sets)} WHERE id=? AND status IN ({marks}) "
+                               "RETURNING id", [*params, handoff_id, *expect]).fetchone()
+        return self.handoff(handoff_id) if row else None
+
     # -- housekeeping --------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
         """Row counts, for ``medchat`` status output and the nurse console header."""
@@ -388,6 +478,7 @@ class ChatStore:
             "events": ("events", ""),
             "red_flags": ("events", "kind='red_flag'"),
             "triage": ("triage", ""),
+            "handoffs_waiting": ("handoffs", "status='waiting'"),
         }
         with self._write() as cur:  # one consistent snapshot
             return {name: int(cur.execute(f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else ""))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from chatbot.cli import api, bench, clinical, consult, evaluate, kb, staff, train
+from chatbot.cli import api, bench, clinical, consult, evaluate, kb, nurse, staff, train
 
 app = typer.Typer(help="MedChat: bilingual medical consultation assistant (中文 / English).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,6 +34,7 @@ app.add_typer(clinical.safety_app, name="safety")
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(api.api_app, name="api")
 app.add_typer(staff.staff_app, name="staff")
+app.add_typer(nurse.nurse_app, name="nurse")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
 from chatbot.llm.base import ChatMessage, GenerationError, GenerationOptions, GenerationTimeout, Generator
 from chatbot.llm.queue import ModelQueue
+from chatbot.engine import handoff as handoff_mod
 from chatbot.engine import symptom_intake as intake_mod
 from chatbot.triage.models import Intake, Vitals
 from chatbot.prompts import PromptLibrary
@@ -81,6 +82,8 @@ class ConsultationResult:
     # the chat asks its follow-up questions, None when there is none. Flags ``intake_question``,
     # ``intake_done``.
     intake: dict | None = None
+    # "Talk to a nurse": {"id", "status", "acuity"} of the queued case (flag ``handoff_requested``).
+    handoff: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,7 +92,7 @@ class ConsultationResult:
             "passages": self.passages, "flags": self.flags, "timings": self.timings,
             "backend": self.backend, "session_id": self.session_id, "mixed": self.mixed,
             "query": self.query, "message_id": self.message_id, "disposition": self.disposition,
-            "safety_question": self.safety_question, "intake": self.intake,
+            "safety_question": self.safety_question, "intake": self.intake, "handoff": self.handoff,
         }
 
 
@@ -127,6 +130,7 @@ class Turn:
     safety_question: dict | None = None       # asked now (the detector's unsure band)
     safety_cleared: bool = False              # a "no" to the question: answer, do not ask again
     intake: dict | None = None                # the symptom intake after this turn
+    handoff: dict | None = None               # the nurse case queued by this turn
 
 
 def evidence_strength(question: str, lang: str, passages: list[Passage]) -> dict[str, float]:
@@ -199,8 +203,8 @@ class ConsultationService:
         # _intake_answer before _ask: an answer to the chat's own follow-up question ("3 days",
         # "45") is not an ambiguous message for the detector's safety question; the emergency
         # screen (_escalate) has run on it all the same.
-        for step in (self._check, self._safety_answer, self._understand, self._escalate, self._intake_answer,
-                     self._ask, self._route_short, self._retrieve, self._answer):
+        for step in (self._check, self._safety_answer, self._understand, self._escalate, self._handoff,
+                     self._intake_answer, self._ask, self._route_short, self._retrieve, self._answer):
             yield from step(turn)
             if turn.answer is not None:
                 break
@@ -433,6 +437,19 @@ class ConsultationService:
     def _intake_rules(self) -> dict:
         return intake_mod.load_intake_rules(getattr(self.triage, "rules_dir", None) or TRIAGE_RULES_DIR)
 
+    def _handoff(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """"Talk to a nurse": the session's case is queued for the nurse console (after the
+        emergency screen: an emergency is answered first and never waits for a nurse)."""
+        if not handoff_mod.is_request(turn.cleaned):
+            return
+        yield self._meta(turn)
+        yield ReplyEvent("sources", [])
+        case, created = handoff_mod.request_handoff(self.store, turn.session_id, turn.lang)
+        turn.handoff = {"id": case.id, "status": case.status, "acuity": case.acuity}
+        turn.flags.append("handoff_requested")
+        key = "handoff.queued" if created else "handoff.already"
+        turn.answer = self.prompts.text(turn.lang, key, number=self._emergency_number())
+
     def _intake_answer(self, turn: Turn) -> Iterator[ReplyEvent]:
         """The answer to the intake question the last reply asked: the next question, or the
         disposition on the completed intake with its reasons. A message that is clearly a new
@@ -546,7 +563,8 @@ class ConsultationService:
             timings={"retrieval_ms": round(turn.retrieval_ms, 1), "ttft_ms": round(turn.ttft_ms, 1),
                      "total_ms": round(total_ms, 1)},
             backend=turn.backend, query=turn.query, disposition=turn.disposition,
-            model_text=turn.model_text, safety_question=turn.safety_question, intake=turn.intake)
+            model_text=turn.model_text, safety_question=turn.safety_question, intake=turn.intake,
+            handoff=turn.handoff)
         if turn.store_user:
             # a rejected message has no cleaned form: it is stored as received
             text = turn.cleaned if turn.cleaned else turn.text
@@ -564,6 +582,10 @@ class ConsultationService:
             meta["safety_question"] = result.safety_question  # read back when the answer comes
         if result.intake:
             meta["intake"] = result.intake  # the symptom intake continues from here
+        if result.disposition:
+            meta["disposition"] = result.disposition  # what a nurse handoff carries
+        if result.handoff:
+            meta["handoff"] = result.handoff
         return self.store.add_message(session_id, "assistant", result.answer, lang=lang, meta=meta)
 
 

@@ -198,12 +198,11 @@ def absorb(state: IntakeState, text: str) -> None:
 
 def complaint_with_answers(state: IntakeState, rules: dict[str, Any]) -> str:
     """The complaint as the triage engine reads it after the intake: the patient's words plus
-    the check's fixed wording on a "yes", the free-text answer otherwise, and the severity."""
+    the check's fixed wording on a "yes", or the free-text answer to the check."""
     parts = [state.complaint]
     if state.check_yes and state.presentation in rules["checks"]:
         parts.append(rules["checks"][state.presentation]["if_yes"][state.lang])
     elif state.check_yes is None and state.answers.get("check") and not _UNSURE.search(state.answers["check"]):
         parts.append(state.answers["check"])
-    if state.severity is not None:
-        parts.append(f"疼痛评分 {state.severity}/10" if state.lang == "zh" else f"pain {state.severity}/10")
+    # the severity is not added here: it goes to the engine as the pain score (Intake.vitals.pain)
     return "；".join(parts) if state.lang == "zh" else ". ".join(parts)

@@ -49,7 +49,7 @@ def test_schema_version_and_wal_mode(tmp_path: Path):
     assert store._read("PRAGMA foreign_keys") == [(1,)]
     db = tmp_path / "chat.sqlite"
     assert raw_rows(db, "PRAGMA journal_mode") == [("wal",)]  # persistent, seen by other processes
-    assert raw_rows(db, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert raw_rows(db, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,)]
     tables = {r[0] for r in raw_rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"schema_version", "sessions", "messages", "feedback", "events", "triage"} <= tables
 
@@ -85,7 +85,7 @@ def test_reopen_keeps_data(tmp_path: Path):
         s.add_message(sid, "user", "头痛三天")
     with ChatStore(path) as s:
         assert [m.text for m in s.history(sid)] == ["头痛三天"]
-        assert raw_rows(path, "SELECT count(*) FROM schema_version") == [(2,)]  # one row per version, once
+        assert raw_rows(path, "SELECT count(*) FROM schema_version") == [(3,)]  # one row per version, once
 
 
 def test_garbage_file_is_refused_with_a_hint(tmp_path: Path):
@@ -155,7 +155,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_rows(tmp_path: Path):
         assert [m.text for m in s.history("old-session")] == ["头痛三天"]
         mid = s.add_message("old-session", "assistant", "答")
         assert mid == 2  # the id sequence continues
-    assert raw_rows(path, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert raw_rows(path, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,)]
     assert {"staff_accounts", "staff_sessions", "login_failures"} <= {
         r[0] for r in raw_rows(path, "SELECT name FROM sqlite_master WHERE type='table'")}
 
@@ -205,7 +205,7 @@ def test_replicas_starting_together_on_an_empty_postgres_create_the_tables_once(
     sid = opened[0].new_session()
     opened[1].add_message(sid, "user", "seen by every replica")
     assert [m.text for m in opened[3].history(sid)] == ["seen by every replica"]
-    assert raw_rows(opened[2], "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+    assert raw_rows(opened[2], "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,)]
     for s in opened:
         s.close()
 
@@ -495,4 +495,4 @@ def test_stats_counts(store: ChatStore):
     store.add_triage({}, {})
     assert store.stats() == {"sessions": 2, "messages": 3, "user_messages": 1, "assistant_messages": 1,
                              "feedback": 1, "feedback_up": 0, "feedback_down": 1, "events": 1,
-                             "red_flags": 1, "triage": 1}
+                             "red_flags": 1, "triage": 1, "handoffs_waiting": 0}
