@@ -14,6 +14,7 @@ import gradio as gr
 
 from chatbot.errors import MedChatError
 from ui import render
+from ui.handoff import build_queue_panel
 from ui.i18n import Registry
 from ui.security import download_path
 from ui.services import Services
@@ -173,6 +174,7 @@ def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, 
             with gr.Column(scale=1, min_width=300):
                 card, note, status = _result_panel(lang, parts)
         search, table, export_file = _history_panel(lang, parts)
+        queue_panel = build_queue_panel(services, lang, registry)
     buttons, fields = parts.buttons, parts.fields
 
     def wire(admin_views: tuple[Any, Any]) -> None:
@@ -187,6 +189,7 @@ def build_nurse_tab(services: Services, lang_box: gr.Radio, registry: Registry, 
                     queue=False)
         buttons["export"].click(partial(export_csv, services), [token, lang_box, search],
                                 [*views, export_file], queue=False)
+        queue_panel.wire(views, token, lang_box)
 
     labelled = {"user": user_box, "password": password_box, "note": note, "search": search}
     _register_texts(registry, parts, labelled, table)

@@ -25,7 +25,14 @@ EXAMPLES = {"zh": ("高血压怎么治疗？", "糖尿病人能吃水果吗？",
 
 
 def new_state() -> dict[str, Any]:
-    return {"session_id": None, "message_id": None, "safety_question": None}
+    return {"session_id": None, "message_id": None, "safety_question": None, "intake_options": [],
+            "last_nurse_id": 0}
+
+
+# Quick-reply buttons of a symptom-intake question (its options: at most four in intake.yaml).
+INTAKE_BUTTONS = 4
+# How often the page asks whether a nurse replied: a nurse types for minutes, 3 s feels immediate.
+NURSE_POLL_S = 3.0
 
 
 # The quick replies of the safety question, in the order of its fixed options (yes, no, unsure).
@@ -51,6 +58,36 @@ def quick_replies(state: dict) -> tuple:
         return (gr.update(visible=False), *(gr.update() for _ in QUICK_REPLIES))  # the row hides them
     labels = {o["id"]: o["label"] for o in question["options"]}
     return (gr.update(visible=True), *(gr.update(value=labels[o]) for o in QUICK_REPLIES))
+
+
+def intake_replies(state: dict) -> tuple:
+    """The intake question's options as buttons while it waits for its answer; hidden otherwise."""
+    options = list((state or {}).get("intake_options") or [])[:INTAKE_BUTTONS]
+    if not options:
+        return (gr.update(visible=False), *(gr.update(visible=False) for _ in range(INTAKE_BUTTONS)))
+    return (gr.update(visible=True), *(gr.update(value=options[i], visible=True) if i < len(options)
+                                       else gr.update(visible=False) for i in range(INTAKE_BUTTONS)))
+
+
+def ask_nurse(services: Services, history: list[dict], state: dict, lang: str) -> Iterator[tuple]:
+    """The "talk to a nurse" button: the request, in the page's language, as the patient's message."""
+    yield from respond(services, services.t(lang, "ui.chat.nurse_phrase"), history, state, lang)
+
+
+def poll_nurse(services: Services, history: list[dict], state: dict, lang: str) -> tuple:
+    """Nurse replies to this session that the page has not shown yet, appended to the chat."""
+    state = dict(state or new_state())
+    session = state.get("session_id")
+    if not session:
+        return gr.update(), state
+    replies = services.chat.nurse_replies(session, int(state.get("last_nurse_id") or 0))
+    if not replies:
+        return gr.update(), state
+    label = services.t(lang, "ui.chat.from_nurse")
+    history = [*(history or []), *({"role": "assistant", "content": f"**{render.md_text(label)}:** {render.md_text(m.text)}"}
+                                   for m in replies)]
+    state["last_nurse_id"] = max(m.id for m in replies)
+    return history, state
 
 
 def respond(services: Services, text: str, history: list[dict], state: dict, lang: str
@@ -88,8 +125,12 @@ def respond(services: Services, text: str, history: list[dict], state: dict, lan
 
 def _final(services: Services, result: Any, history: list[dict], state: dict) -> tuple:
     data = result.to_json() if hasattr(result, "to_json") else dict(result)
+    intake = data.get("intake") or {}
+    question = intake.get("question") if not intake.get("done") else None
     state = {"session_id": data.get("session_id"), "message_id": data.get("message_id"),
-             "safety_question": data.get("safety_question")}
+             "safety_question": data.get("safety_question"),
+             "intake_options": list((question or {}).get("options") or []),
+             "last_nurse_id": (state or {}).get("last_nurse_id", 0)}
     # The checked answer replaces the stream (it may differ: citations cleaned, fallback).
     history = [*history[:-1], {"role": "assistant", "content": render.md_text(data.get("answer", ""))}]
     lang = data.get("lang") or "en"
@@ -138,8 +179,12 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
                              lines=1, max_lines=6, elem_id="mc-input", autofocus=True)
             with gr.Row(visible=False, elem_id="mc-quick") as quick_row:
                 quick = [gr.Button(o, size="sm", elem_id=f"mc-quick-{o}") for o in QUICK_REPLIES]
+            with gr.Row(visible=False, elem_id="mc-intake") as intake_row:
+                intake_buttons = [gr.Button("", size="sm", visible=False, elem_id=f"mc-intake-{i}")
+                                  for i in range(INTAKE_BUTTONS)]
             with gr.Row():
                 send = gr.Button(t(lang, "ui.chat.send"), variant="primary", elem_id="mc-send")
+                nurse_button = gr.Button(t(lang, "ui.chat.nurse"), elem_id="mc-ask-nurse")
                 new = gr.Button(t(lang, "ui.chat.new"), elem_id="mc-new")
             examples = gr.Examples([[q] for q in EXAMPLES["zh"] + EXAMPLES["en"]], inputs=[box],
                                    label=t(lang, "ui.chat.examples"))
@@ -162,25 +207,41 @@ def build_patient_tab(services: Services, lang_box: gr.Radio, registry: Registry
     # api_name "chat": the load script (ui/load.py) drives this event through gradio_client.
     # show_progress="minimal": a waiting patient sees the queue position and elapsed time.
     quick_outputs = [quick_row, *quick]
+    intake_outputs = [intake_row, *intake_buttons]
     send.click(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="minimal", api_name="chat").then(quick_replies, [state], quick_outputs, queue=False)
+               show_progress="minimal", api_name="chat").then(quick_replies, [state], quick_outputs, queue=False
+                                                              ).then(intake_replies, [state], intake_outputs, queue=False)
     box.submit(run, [box, chatbot, state, lang_box], outputs, concurrency_id="chat",
-               show_progress="minimal", api_name=False).then(quick_replies, [state], quick_outputs, queue=False)
+               show_progress="minimal", api_name=False).then(quick_replies, [state], quick_outputs, queue=False
+                                                             ).then(intake_replies, [state], intake_outputs, queue=False)
     for option, button in zip(QUICK_REPLIES, quick):
         button.click(partial(respond_option, services, option), [chatbot, state, lang_box], outputs,
                      concurrency_id="chat", show_progress="minimal", api_name=False
                      ).then(quick_replies, [state], quick_outputs, queue=False)
+    # Intake quick replies send their own label (the button is its own input); every turn ends by
+    # showing or hiding them for the next question.
+    for button in intake_buttons:
+        button.click(run, [button, chatbot, state, lang_box], outputs, concurrency_id="chat",
+                     show_progress="minimal", api_name=False).then(intake_replies, [state], intake_outputs, queue=False)
+    nurse_button.click(partial(ask_nurse, services), [chatbot, state, lang_box], outputs, concurrency_id="chat",
+                       show_progress="minimal", api_name=False).then(intake_replies, [state], intake_outputs, queue=False)
+    # Nurse replies reach the page without a reload: a light poll outside the chat queue.
+    timer = gr.Timer(NURSE_POLL_S)
+    timer.tick(partial(poll_nurse, services), [chatbot, state, lang_box], [chatbot, state], queue=False,
+               show_progress="hidden")
     up.click(partial(give_feedback, services, 1), [fb_comment, state, lang_box], [fb_status, fb_comment],
              queue=False)
     down.click(partial(give_feedback, services, -1), [fb_comment, state, lang_box], [fb_status, fb_comment],
                queue=False)
     new.click(new_conversation, None, [chatbot, sources, banner, disposition, state, box, fb_status],
-              queue=False).then(quick_replies, [state], quick_outputs, queue=False)
+              queue=False).then(quick_replies, [state], quick_outputs, queue=False
+                                ).then(intake_replies, [state], intake_outputs, queue=False)
 
     registry.add(chatbot, lambda lg: gr.update(label=t(lg, "ui.chat.label")))
     registry.add(box, lambda lg: gr.update(label=t(lg, "ui.chat.input"), placeholder=t(lg, "ui.chat.placeholder")))
     registry.add(send, lambda lg: gr.update(value=t(lg, "ui.chat.send")))
     registry.add(new, lambda lg: gr.update(value=t(lg, "ui.chat.new")))
+    registry.add(nurse_button, lambda lg: gr.update(value=t(lg, "ui.chat.nurse")))
     registry.add(examples.dataset, lambda lg: gr.update(label=t(lg, "ui.chat.examples")))
     registry.add(fb_label, lambda lg: gr.update(value=f"**{render.md_text(t(lg, 'ui.feedback.label'))}**"))
     registry.add(fb_comment, lambda lg: gr.update(label=t(lg, "ui.feedback.comment")))

@@ -17,6 +17,9 @@ class ChatBackend(Protocol):
 
     def feedback(self, message_id: int, rating: int, comment: str) -> int: ...
 
+    def nurse_replies(self, session_id: str, after_id: int) -> list[Any]:
+        """Stored nurse replies of the session newer than message ``after_id`` (``.id``, ``.text``)."""
+
 
 class NurseBackend(Protocol):
     def assess(self, form: dict[str, Any], lang: str) -> tuple[dict, dict]: ...
@@ -43,6 +46,12 @@ class AdminBackend(Protocol):
         """An object with ``to_json()`` -> {state, stage, done, total, seconds, message, ...}."""
 
 
+class HandoffBackend(Protocol):
+    """chatbot.staff.handoff.HandoffDesk: queue, get, transcript, claim, change_acuity, reply, close."""
+
+    def queue(self, include_closed: bool = False, limit: int = 100) -> list[Any]: ...
+
+
 class AuthBackend(Protocol):
     configured: bool
 
@@ -67,6 +76,7 @@ class Services:
     max_queue: int = 100
     # the nurse's CSV exports, held in memory for one download (ui/security.py)
     downloads: Downloads = field(default_factory=Downloads)
+    handoff: Any = None  # HandoffBackend: the queue of patients who asked for a nurse
 
     def t(self, lang: str, key: str, **values: Any) -> str:
         return self.prompts.text(lang, key, **values)
@@ -84,12 +94,19 @@ class _Chat:
     def feedback(self, message_id: int, rating: int, comment: str) -> int:
         return self._store.add_feedback(message_id, rating, comment)
 
+    def nurse_replies(self, session_id: str, after_id: int) -> list[Any]:
+        from chatbot.staff.handoff import HandoffDesk
+
+        return HandoffDesk(self._store).replies_since(session_id, after_id)
+
 
 def from_app(app: Any) -> Services:
     from chatbot.app import build_staff
+    from chatbot.staff.handoff import HandoffDesk
 
     staff = build_staff(app)
     ui = app.settings.ui
     return Services(chat=_Chat(app), nurse=staff.nurse, admin=staff.admin, auth=staff.auth,
                     prompts=app.prompts, emergency_number=app.settings.safety.number(),
-                    concurrency_limit=ui.concurrency_limit, max_queue=ui.max_queue)
+                    concurrency_limit=ui.concurrency_limit, max_queue=ui.max_queue,
+                    handoff=HandoffDesk(app.store))

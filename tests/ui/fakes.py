@@ -43,6 +43,11 @@ class FakeChat:
         self.feedback_calls.append((message_id, rating, comment))
         return len(self.feedback_calls)
 
+    nurse_messages: list = []  # set by a test: objects with .id and .text
+
+    def nurse_replies(self, session_id, after_id):
+        return [m for m in self.nurse_messages if m.id > after_id]
+
 
 class FakeInvalid(MedChatError):
     key = "ui.nurse.login_failed"  # any keyed message: the desk's explain() is what is tested elsewhere

@@ -27,7 +27,8 @@ def test_answer_streams_then_is_replaced_by_the_checked_answer(monkeypatch):
     assert streamed == ["Asthma ", "Asthma is ", "Asthma is treated"]
     history, sources, banner, disposition, state, box = steps[-1]
     assert history[-1]["content"] == r"Asthma is treated with inhalers \[1\]\."
-    assert state == {"session_id": "s1", "message_id": 7, "safety_question": None}
+    assert state == {"session_id": "s1", "message_id": 7, "safety_question": None, "intake_options": [],
+                     "last_nurse_id": 0}
     assert 'href="https://medlineplus.gov/asthma.html"' in sources and "MedlinePlus" in sources
     assert "mc-cited" in sources  # [1] is cited by the answer
     assert banner == gr.update()  # no emergency: banner untouched (hidden)
@@ -111,8 +112,47 @@ def test_feedback_is_stored_for_the_last_answer_with_its_comment():
 
 def test_new_conversation_forgets_the_session_and_hides_the_banner():
     history, sources, banner, disposition, state, box, status = patient.new_conversation()
-    assert history == [] and state == {"session_id": None, "message_id": None, "safety_question": None}
+    assert history == [] and state == {"session_id": None, "message_id": None, "safety_question": None,
+                                       "intake_options": [], "last_nurse_id": 0}
     assert banner["visible"] is False
+
+
+def test_an_intake_question_shows_its_options_as_buttons_and_hides_them_after():
+    final = final_result()
+    final["intake"] = {"state": {}, "question": {"key": "age", "text": "How old?", "options": ["under 1", "1-15",
+                                                                                            "16-64", "65 or older"],
+                                                 "number": 2, "total": 3}, "done": False}
+    state = run_turn(make_services(chat=FakeChat(final=final)))[-1][4]
+    row, *buttons = patient.intake_replies(state)
+    assert row["visible"] is True and [b["value"] for b in buttons] == ["under 1", "1-15", "16-64", "65 or older"]
+    final["intake"]["done"] = True
+    state = run_turn(make_services(chat=FakeChat(final=final)))[-1][4]
+    row, *buttons = patient.intake_replies(state)
+    assert row["visible"] is False and all(b["visible"] is False for b in buttons)
+
+
+def test_the_nurse_button_sends_the_request_in_the_page_language():
+    chat = FakeChat()
+    services = make_services(chat=chat)
+    list(patient.ask_nurse(services, [], patient.new_state(), "zh"))
+    list(patient.ask_nurse(services, [], patient.new_state(), "en"))
+    assert [text for _, text in chat.calls] == ["转护士", "talk to a nurse"]
+
+
+def test_a_nurse_reply_is_appended_once_marked_as_from_a_nurse():
+    from types import SimpleNamespace
+
+    chat = FakeChat()
+    chat.nurse_messages = [SimpleNamespace(id=12, text="Please come in today <b>now</b>")]
+    services = make_services(chat=chat)
+    state = {**patient.new_state(), "session_id": "s1"}
+    history, state = patient.poll_nurse(services, [{"role": "user", "content": "hi"}], state, "zh")
+    assert history[-1]["content"].startswith("**护士:**") and "&lt;b&gt;" in history[-1]["content"]
+    assert state["last_nurse_id"] == 12
+    again, state = patient.poll_nurse(services, history, state, "zh")
+    assert again == gr.update()  # not shown twice
+    none, _ = patient.poll_nurse(services, [], patient.new_state(), "en")
+    assert none == gr.update()  # no session yet: nothing to ask
 
 
 # -- nurse console -------------------------------------------------------------------------------
