@@ -415,7 +415,7 @@ class ConsultationService:
             return ""
         lang = turn.lang
         state = None
-        if self.chat.symptom_intake and found.disposition != "emergency":
+        if self.chat.symptom_intake and found.disposition != "emergency" and not intake_mod.asks_a_question(turn.cleaned):
             state = intake_mod.plan(turn.cleaned, lang, found.understood, found.presentation, self._intake_rules())
         if state is None:
             turn.disposition = {"level": found.disposition,

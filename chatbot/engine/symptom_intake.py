@@ -125,6 +125,17 @@ _AGE_OPTION = {"under 1": 0.5, "不满1岁": 0.5, "1-15": 8, "1-15岁": 8, "16-6
 _NUMBER = re.compile(r"(\d{1,3}(?:\.\d)?)")
 
 
+_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|为什么|有没有|"
+                   r"(?i:(^|[.,;:!\-–]\s*|\b(and|or)\s+)(what|how|why|when|which|can|could|should|shall|is|are|do|does|did|will|would)\b)")
+
+
+def asks_a_question(text: str) -> bool:
+    """The message asks something ("can I take ibuprofen with warfarin?", "烧到39度要紧吗"): it gets
+    its answer and the one-line disposition, not an interview. The interview is for a report of
+    symptoms that asks nothing ("my chest has been hurting on and off since yesterday")."""
+    return bool(_ASKS.search(text or ""))
+
+
 def looks_like_a_new_question(text: str) -> bool:
     """A long message ending in a question, not an answer to ours ("what causes gout?")."""
     t = text.strip()

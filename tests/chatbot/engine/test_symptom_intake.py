@@ -116,3 +116,13 @@ def test_the_intake_file_is_checked():
             from chatbot.triage import Intake
             result = engine.assess(Intake(complaint=check["if_yes"][lang]), lang=lang, with_evidence=False)
             assert result.disposition in ("emergency", "urgent"), (key, lang, result.disposition)
+
+
+@pytest.mark.parametrize("text", ["can i take ibuprofen with my warfarin for a toothache",
+                                  "how long does the flu last and when can my kid go back to school",
+                                  "孩子三岁，发烧38.5度，要不要吃退烧药", "我老公经常头晕，是不是颈椎病引起的",
+                                  "pink eye - does my child need antibiotic drops or does it clear up alone"])
+def test_a_question_with_personal_context_is_answered_not_interviewed(service, text):
+    # blind round 3 at freeze: 24 of 160 such questions got a follow-up question appended
+    result = service.ask(text)
+    assert result.intake is None and "intake_question" not in result.flags
