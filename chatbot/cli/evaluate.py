@@ -153,6 +153,52 @@ def eval_triage(
                        f"(acuity {err['acuity']}; {', '.join(err['reasons'][:4])})")
 
 
+@eval_app.command("intake")
+@cli_errors
+def eval_intake(
+    file: Path = typer.Argument(..., help='JSONL: {"id","lang","first_message","age_answer","onset_answer",'
+                                          '"severity_answer","warning_signs_answer","expected": em|ne|sc}.'),
+    index: Optional[Path] = IndexOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The chat's disposition after its follow-up questions (symptom intake) against the
+    disposition from the first message alone, on multi-turn cases: a simulated patient answers
+    every question from the case. Accuracy, emergency recall, per-class recall, under/over-triage
+    for both, the share of cases interviewed and the questions asked. The LLM is the fake one
+    (dispositions do not depend on it)."""
+    from pydantic import SecretStr
+
+    from chatbot.app import build_app
+    from chatbot.cli.common import app_settings
+    from chatbot.evaluation.intake import IntakeEvalError, evaluate_intake, read_cases
+    from chatbot.llm.fake import FakeGenerator
+    from knowledge_base.errors import DomainError
+
+    try:
+        cases = read_cases(file)
+    except (OSError, IntakeEvalError) as exc:
+        raise DomainError(str(exc), hint="see `medchat eval intake --help` for the line format") from exc
+    base = app_settings("fake", None, index)
+
+    def factory(database: Path):
+        settings = base.model_copy(update={"paths": base.paths.model_copy(update={"database": database}),
+                                           "store": base.store.model_copy(update={"url": SecretStr("")})})
+        return build_app(settings, generator=FakeGenerator()).service
+
+    result = {"file": str(file), **evaluate_intake(cases, factory)}
+    if as_json:
+        echo_json(result)
+        return
+    typer.echo(f"n={result['n']}  interviewed={result['intake_rate']:.3f}  mean questions={result['mean_questions']}")
+    for key in ("one_message", "after_intake"):
+        b = result[key]
+        typer.echo(f"{key:<13} accuracy={b['accuracy']:.3f}  em recall={b['emergency_recall']:.3f}  "
+                   f"sc recall={b['per_class_recall']['sc']:.3f}  under={b['under_triage_rate']:.3f}  "
+                   f"over={b['over_triage_rate']:.3f}  no line={b['no_disposition']:.3f}")
+    for lang, block in result["by_lang"].items():
+        typer.echo(f"  {lang}: n={block['n']} one message {block['one_message']:.3f}, after intake {block['after_intake']:.3f}")
+
+
 @eval_app.command("safety")
 @cli_errors
 def eval_safety(

@@ -301,3 +301,95 @@ def test_real_default_model_answers_chinese_and_english_with_sources(real_server
     texts = driver.execute_script("return window.__mcTexts")
     # tokens reached the page before the final answer (more than placeholder -> final per turn)
     assert len(texts) > 4, texts
+
+
+def _click_option(driver, label: str) -> None:
+    """Click the intake quick-reply button showing ``label``."""
+    button = B.wait_for(lambda: next((b for b in driver.find_elements("css selector", "#mc-intake button")
+                                      if b.is_displayed() and b.text.strip() == label), None), 20, f"option {label}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+
+
+def _nurse_login(driver, url) -> None:
+    B.open_app(driver, url)
+    B.open_tab(driver, "护士分诊台")
+    driver.find_element("css selector", "#mc-user input, #mc-user textarea").send_keys("nurse")
+    driver.find_element("css selector", "#mc-password input").send_keys(PASSWORD)
+    B.click(driver, "#mc-login")
+    B.wait_for(lambda: driver.find_element("css selector", "#mc-handoff-queue").is_displayed(), 20, "the console")
+
+
+def _nurse_handles(driver, case_id: int, level: str, reason: str, reply: str) -> None:
+    B.wait_for(lambda: str(case_id) in driver.find_element("css selector", "#mc-handoff-queue").text, 30,
+               "the case in the live queue")
+    number = driver.find_element("css selector", "#mc-handoff-id input")
+    number.clear()
+    number.send_keys(str(case_id))
+    B.click(driver, "#mc-handoff-claim")
+    B.wait_for(lambda: "认领" in driver.find_element("css selector", "#mc-handoff-status").text, 20, "claimed")
+    case_text = driver.find_element("css selector", "#mc-handoff-case").text
+    assert "对话记录" in case_text and "追问的回答" in case_text  # transcript and intake pre-filled
+    level_box = driver.find_element("css selector", "#mc-handoff-level input")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", level_box)
+    level_box.click()
+    option = B.wait_for(lambda: next((o for o in driver.find_elements("css selector", "#mc-handoff-level li, ul.options li")
+                                      if o.is_displayed() and o.text.strip() == level), None), 20, f"level {level}")
+    option.click()
+    B.wait_for(lambda: level_box.get_attribute("value") == level, 10, "the level chosen")
+    driver.find_element("css selector", "#mc-handoff-reason textarea").send_keys(reason)
+    B.click(driver, "#mc-handoff-set_acuity")
+    B.wait_for(lambda: "分级已修改" in driver.find_element("css selector", "#mc-handoff-status").text, 20,
+               "acuity changed")
+    driver.find_element("css selector", "#mc-handoff-reply-text textarea").send_keys(reply)
+    B.click(driver, "#mc-handoff-reply")
+    B.wait_for(lambda: "回复已发送" in driver.find_element("css selector", "#mc-handoff-status").text, 20, "sent")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_case_from_the_patients_first_message_to_the_nurses_reply(fake_server, lang):
+    """Issue 17: two real browser sessions. The patient reports a symptom, answers the follow-up
+    questions with the quick replies, asks for a nurse; the nurse sees the case in the live queue,
+    claims it, changes the acuity with a reason and replies; the reply appears in the patient's
+    page marked as from a nurse."""
+    url, database = fake_server
+    patient, nurse = B.start_chromium(), B.start_chromium()
+    try:
+        B.open_app(patient, url)
+        if lang == "en":
+            for label in patient.find_elements("css selector", "#mc-lang label"):
+                if label.text.strip() == "English":
+                    label.click()
+            B.wait_for(lambda: "Your question" in patient.find_element("css selector", "#mc-input").text, 20, "English")
+        first_message = "I have had a headache since this morning" if lang == "en" else "我头痛两天了"
+        B.ask(patient, first_message)
+        last, text = B.wait_answer(patient, "", 60)
+        assert ("Question 1/" in text) if lang == "en" else ("问题 1/" in text)
+        answers = {"en": ["no", "16-64", "4-6"], "zh": ["否", "16-64岁", "4-6"]}[lang]
+        for option in answers:
+            if not [b for b in patient.find_elements("css selector", "#mc-intake button") if b.is_displayed()]:
+                break  # fewer questions needed (a fact was already in the message)
+            _click_option(patient, option)
+            last, text = B.wait_answer(patient, last, 60)
+        assert ("Based on what you describe" in text) if lang == "en" else ("根据您的描述" in text and "谢谢" in text)
+        B.click(patient, "#mc-ask-nurse")
+        last, text = B.wait_answer(patient, last, 60)
+        assert ("A nurse will look at your case" in text) if lang == "en" else ("护士会查看" in text)
+        case_id, session = sqlite3.connect(database).execute(
+            "SELECT id, session_id FROM handoffs ORDER BY id DESC LIMIT 1").fetchone()
+
+        _nurse_login(nurse, url)
+        reply = "Please see your GP today." if lang == "en" else "请今天到门诊就诊。"
+        _nurse_handles(nurse, case_id, "3", "sounds worse" if lang == "en" else "电话中描述加重", reply)
+        B.wait_for(lambda: any(reply in t for t in B.bot_texts(patient)), 30, "the nurse's reply on the patient page")
+        shown = [t for t in B.bot_texts(patient) if reply in t][0]
+        assert shown.startswith("Nurse" if lang == "en" else "护士")
+        conn = sqlite3.connect(database)
+        acuity, status, who = conn.execute("SELECT acuity, status, nurse FROM handoffs WHERE id=?", (case_id,)).fetchone()
+        assert (acuity, status, who) == (3, "claimed", "nurse")
+        kinds = {k for (k,) in conn.execute("SELECT kind FROM events WHERE session_id=?", (session,))}
+        assert {"intake_started", "intake_done", "handoff_requested", "handoff_claimed",
+                "handoff_acuity_changed", "handoff_replied"} <= kinds
+    finally:
+        B.stop_chromium(patient)
+        B.stop_chromium(nurse)
