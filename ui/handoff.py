@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -64,14 +64,6 @@ def _result(services, token, lang, status: str, case_id: int | None) -> tuple:
     return (token, *staff_view(True), status, detail, queue_rows(services, lang))
 
 
-def _guard(services, token, lang):
-    """(user, expired outputs)."""
-    from ui.nurse import _expired
-
-    user = services.auth.check(token)
-    return user, (None if user else _expired(services, lang, 3))
-
-
 def _case_id(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -86,66 +78,49 @@ def refresh(services: Services, token: str | None, lang: str) -> Any:
     return queue_rows(services, lang)
 
 
-def open_case(services: Services, token: str | None, lang: str, case_id: Any) -> tuple:
-    user, expired = _guard(services, token, lang)
-    if expired:
-        return expired
+def _act(services: Services, token: str | None, lang: str, case_id: Any,
+         run: Callable[[int, str], Any] | None, done_key: str | None) -> tuple:
+    """The shape of every queue action: the login re-checked (the logged-in account acts), a case
+    number required, the desk's refusal shown as a message, then the case and the queue redrawn."""
+    from ui.nurse import _expired
+
+    user = services.auth.check(token)
+    if user is None:
+        return _expired(services, lang, 3)
     cid = _case_id(case_id)
     if cid is None:
         return _result(services, token, lang, services.t(lang, "ui.handoff.pick"), None)
-    return _step(services, token, lang, cid, lambda: "")
-
-
-def _step(services, token, lang, cid, action) -> tuple:
     try:
-        status = action()
-        return _result(services, token, lang, status, cid)
+        if run is not None:
+            run(cid, user)
+        return _result(services, token, lang, services.t(lang, done_key) if done_key else "", cid)
     except MedChatError as exc:
         return _result(services, token, lang, f"⚠ {exc.message}", None)
 
 
+def open_case(services: Services, token: str | None, lang: str, case_id: Any) -> tuple:
+    return _act(services, token, lang, case_id, None, None)
+
+
 def claim(services: Services, token: str | None, lang: str, case_id: Any) -> tuple:
-    user, expired = _guard(services, token, lang)
-    if expired:
-        return expired
-    cid = _case_id(case_id)
-    if cid is None:
-        return _result(services, token, lang, services.t(lang, "ui.handoff.pick"), None)
-    return _step(services, token, lang, cid,
-                 lambda: (services.handoff.claim(cid, user), services.t(lang, "ui.handoff.claimed"))[1])
+    return _act(services, token, lang, case_id, services.handoff.claim, "ui.handoff.claimed")
 
 
 def change_acuity(services: Services, token: str | None, lang: str, case_id: Any, level: Any, reason: str) -> tuple:
-    user, expired = _guard(services, token, lang)
-    if expired:
-        return expired
-    cid = _case_id(case_id)
-    if cid is None or _case_id(level) is None:
-        return _result(services, token, lang, services.t(lang, "ui.handoff.pick"), None)
-    return _step(services, token, lang, cid, lambda: (services.handoff.change_acuity(cid, user, int(level), reason or ""),
-                                                      services.t(lang, "ui.handoff.acuity_changed"))[1])
+    if _case_id(level) is None:
+        case_id = None  # no level chosen: ask for the case and level first
+    return _act(services, token, lang, case_id,
+                lambda cid, user: services.handoff.change_acuity(cid, user, int(level), reason or ""),
+                "ui.handoff.acuity_changed")
 
 
 def reply(services: Services, token: str | None, lang: str, case_id: Any, text: str) -> tuple:
-    user, expired = _guard(services, token, lang)
-    if expired:
-        return expired
-    cid = _case_id(case_id)
-    if cid is None:
-        return _result(services, token, lang, services.t(lang, "ui.handoff.pick"), None)
-    return _step(services, token, lang, cid, lambda: (services.handoff.reply(cid, user, text or ""),
-                                                      services.t(lang, "ui.handoff.replied"))[1])
+    return _act(services, token, lang, case_id, lambda cid, user: services.handoff.reply(cid, user, text or ""),
+                "ui.handoff.replied")
 
 
 def close(services: Services, token: str | None, lang: str, case_id: Any) -> tuple:
-    user, expired = _guard(services, token, lang)
-    if expired:
-        return expired
-    cid = _case_id(case_id)
-    if cid is None:
-        return _result(services, token, lang, services.t(lang, "ui.handoff.pick"), None)
-    return _step(services, token, lang, cid, lambda: (services.handoff.close(cid, user),
-                                                      services.t(lang, "ui.handoff.closed"))[1])
+    return _act(services, token, lang, case_id, services.handoff.close, "ui.handoff.closed")
 
 
 @dataclass
