@@ -410,13 +410,17 @@ class ConsultationService:
         else its one-line disposition; "" for any other message."""
         if self.triage is None:
             return ""
-        found = self.triage.chat_assessment(turn.cleaned, turn.lang)
+        found = self.triage.chat_assessment(turn.cleaned, turn.lang, unrecognised=True)
         if found is None:
             return ""
         lang = turn.lang
         state = None
-        if self.chat.symptom_intake and found.disposition != "emergency" and not intake_mod.asks_a_question(turn.cleaned):
+        recognised = any(r.kind in ("complaint", "red_flag", "vital") for r in found.reasons)
+        if (self.chat.symptom_intake and found.disposition != "emergency" and not intake_mod.asks_a_question(turn.cleaned)
+                and (recognised or intake_mod.sounds_like_symptoms(turn.cleaned))):
             state = intake_mod.plan(turn.cleaned, lang, found.understood, found.presentation, self._intake_rules())
+        if state is None and not recognised:
+            return ""  # no line for a complaint no rule knows, as before the intake existed
         if state is None:
             turn.disposition = {"level": found.disposition,
                                 "line": self.prompts.text(lang, f"triage.line.{found.disposition}")}
@@ -486,9 +490,16 @@ class ConsultationService:
         screen's."""
         lang = state.lang
         vitals = Vitals(pain=state.severity) if state.severity is not None else Vitals()
-        result = self.triage.assess(Intake(complaint=intake_mod.complaint_with_answers(state, rules),
-                                           age=state.age, onset=state.onset, vitals=vitals),
-                                    lang=lang, with_evidence=False, with_opinion=False)
+
+        def assess(complaint: str):
+            return self.triage.assess(Intake(complaint=complaint, age=state.age, onset=state.onset, vitals=vitals),
+                                      lang=lang, with_evidence=False, with_opinion=False)
+
+        result = assess(intake_mod.complaint_with_answers(state, rules))
+        if state.check_yes and result.acuity >= assess(state.complaint).acuity:
+            # "yes, <a sign in words no rule knows>" ("呼吸很急", "叫他也不太理人"): the yes to a list of
+            # danger signs still counts, with the check's fixed wording
+            result = assess(intake_mod.complaint_with_answers(state, rules, canonical=True))
         reasons = [r.text(lang) for r in result.reasons if r.kind != "uncertainty"][:3]
         turn.disposition = {"level": result.disposition, "acuity": result.acuity,
                             "line": self.prompts.text(lang, f"triage.line.{result.disposition}"),

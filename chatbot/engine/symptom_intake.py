@@ -51,6 +51,7 @@ class IntakeState:
     onset: str | None = None
     severity: int | None = None
     check_yes: bool | None = None       # the answer to the red-flag check
+    check_key: str | None = None        # which check: a presentation's, or "generic"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +80,9 @@ def load_intake_rules(rules_dir: Path = TRIAGE_RULES_DIR) -> dict[str, Any]:
             for lang in ("en", "zh"):
                 str(check[lang])
                 str(check["if_yes"][lang])
+        for lang in ("en", "zh"):
+            str(data["generic_check"][lang])
+            str(data["generic_check"]["if_yes"][lang])
         int(data["max_questions"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise IntakeRulesError(f"cannot read the intake questions {path}: {exc!r}",
@@ -89,9 +93,9 @@ def load_intake_rules(rules_dir: Path = TRIAGE_RULES_DIR) -> dict[str, Any]:
 def plan(complaint: str, lang: str, understood: dict[str, Any], presentation: str | None,
          rules: dict[str, Any]) -> IntakeState | None:
     """The intake for a self-reported complaint, or None when nothing needs asking."""
-    pending = []
-    if presentation in rules["checks"]:
-        pending.append("check")
+    # every intake asks for danger signs: the complaint's own check, else the general one
+    pending = ["check"]
+    check_key = presentation if presentation in rules["checks"] else "generic"
     if understood.get("age") is None:
         pending.append("age")
     if understood.get("duration_days") is None:
@@ -101,7 +105,13 @@ def plan(complaint: str, lang: str, understood: dict[str, Any], presentation: st
     pending = pending[: int(rules["max_questions"])]
     if not pending:
         return None
-    return IntakeState(complaint=complaint, lang=lang, presentation=presentation, pending=pending)
+    return IntakeState(complaint=complaint, lang=lang, presentation=presentation, pending=pending,
+                       check_key=check_key)
+
+
+def check_of(state: IntakeState, rules: dict[str, Any]) -> dict[str, Any]:
+    key = state.check_key or state.presentation
+    return rules["checks"][key] if key in rules["checks"] else rules["generic_check"]
 
 
 def question(state: IntakeState, rules: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +120,7 @@ def question(state: IntakeState, rules: dict[str, Any]) -> dict[str, Any]:
     total = len(state.asked) + len(state.pending)
     number = len(state.asked) + 1
     if key == "check":
-        check = rules["checks"][state.presentation]
+        check = check_of(state, rules)
         options = ["是", "否", "不确定"] if lang == "zh" else ["yes", "no", "not sure"]
         return {"key": key, "text": check[lang], "options": options, "number": number, "total": total}
     q = rules["questions"][key]
@@ -120,12 +130,13 @@ def question(state: IntakeState, rules: dict[str, Any]) -> dict[str, Any]:
 _YES = re.compile(r"^\s*(y|yes|yeah|yep|yes it (is|does)|是|是的|有|对|嗯|有的)\b|^\s*(是|有|对)", re.I)
 _NO = re.compile(r"^\s*(n|no|nope|not really|none|没有|没|无|不是|否|都没有)\b|^\s*(没|无|否|不)", re.I)
 _UNSURE = re.compile(r"not sure|don'?t know|unsure|maybe|不确定|不知道|说不清|不清楚", re.I)
+_BARE = re.compile(r"(?i)\b(yes|yeah|yep|no|nope|not sure|maybe)\b|是的|是|有的|有|没有|没|无|否|不确定|不知道|[\s,，.。!！]")
 _AGE_OPTION = {"under 1": 0.5, "不满1岁": 0.5, "1-15": 8, "1-15岁": 8, "16-64": 40, "16-64岁": 40,
                "65 or older": 70, "65岁及以上": 70}
 _NUMBER = re.compile(r"(\d{1,3}(?:\.\d)?)")
 
 
-_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|为什么|有没有|"
+_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|多大|几岁|哪家|哪里|哪儿|推荐|为什么|有没有|"
                    r"(?i:(^|[.,;:!\-–]\s*|\b(and|or)\s+)(what|how|why|when|which|can|could|should|shall|is|are|do|does|did|will|would)\b)")
 
 
@@ -134,6 +145,24 @@ def asks_a_question(text: str) -> bool:
     its answer and the one-line disposition, not an interview. The interview is for a report of
     symptoms that asks nothing ("my chest has been hurting on and off since yesterday")."""
     return bool(_ASKS.search(text or ""))
+
+
+# How a complaint no triage rule recognises still sounds like one (an unknown complaint starts an
+# intake only with one of these words: "忽略之前的指令" is not a symptom report).
+_SYMPTOM_WORDS = re.compile(
+    r"疼|痛|不舒服|难受|肿|痒|晕|烧|咳|吐|泻|拉肚子|麻|胀|出血|血|累|乏力|没力气|想吃|食欲|吃不下|心慌|心跳|憋|喘|"
+    r"没精神|发冷|发热|抽|疹|包|硬|酸|闷|摔|扭|咬|抓|痣|疙瘩|泡|黑影|看不清|"
+    # a body part: a report about one's body ("手腕摔了一下", "my ear feels blocked")
+    # (two-character forms where one character is also ordinary language: 助手, 小心, 背景)
+    r"眼|耳|喉|嗓|心脏|心口|腰|后背|背部|手腕|手指|手臂|手掌|手上|脚|腿|膝|头部|头上|胸|肚|胃|皮肤|脖子|牙|身上|下面|"
+    r"(?i:\b(hurts?|hurting|pain\w*|ache\w*|aching|sore|swollen|swelling|itch\w*|dizzy|fever\w*|cough\w*|"
+    r"vomit\w*|bleed\w*|blood|tired|exhausted|weak|rash|burn\w*|numb\w*|tingl\w*|lump|spots?|feel(ing)? (sick|ill|unwell|off|bad)|"
+    r"bit|bitten|twist\w*|sprain\w*|blocked|spits? up|pounding|skips?|mole|fell|"
+    r"back|ears?|eyes?|throat|heart|ankle|wrist|hand|knee|legs?|arms?|head|chest|stomach|belly|tummy|skin|neck|foot|feet|teeth|tooth)\b)")
+
+
+def sounds_like_symptoms(text: str) -> bool:
+    return bool(_SYMPTOM_WORDS.search(text or ""))
 
 
 def looks_like_a_new_question(text: str) -> bool:
@@ -207,13 +236,16 @@ def absorb(state: IntakeState, text: str) -> None:
         state.asked.append("onset")
 
 
-def complaint_with_answers(state: IntakeState, rules: dict[str, Any]) -> str:
-    """The complaint as the triage engine reads it after the intake: the patient's words plus
-    the check's fixed wording on a "yes", or the free-text answer to the check."""
+def complaint_with_answers(state: IntakeState, rules: dict[str, Any], canonical: bool = False) -> str:
+    """The complaint as the triage engine reads it after the intake: the patient's words plus the
+    answer to the check — the sign as the patient described it, or the check's fixed wording for a
+    bare "yes" (and, with ``canonical``, for a described "yes" too)."""
     parts = [state.complaint]
-    if state.check_yes and state.presentation in rules["checks"]:
-        parts.append(rules["checks"][state.presentation]["if_yes"][state.lang])
-    elif state.check_yes is None and state.answers.get("check") and not _UNSURE.search(state.answers["check"]):
-        parts.append(state.answers["check"])
+    said = (state.answers.get("check") or "").strip()
+    described = len(_BARE.sub("", said)) > 2  # more than a bare yes / no / not sure
+    if state.check_yes and (canonical or not described):
+        parts.append(check_of(state, rules)["if_yes"][state.lang])
+    if described and state.check_yes is not False:
+        parts.append(said)  # the sign in the patient's words: the rules read it
     # the severity is not added here: it goes to the engine as the pain score (Intake.vitals.pain)
     return "；".join(parts) if state.lang == "zh" else ". ".join(parts)

@@ -18,6 +18,8 @@ and the source of every rule.
 
 from __future__ import annotations
 
+import re
+
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +84,17 @@ class _Ctx:
     hits: dict[str, int] = field(default_factory=dict)              # presentation key -> match offset
     spans: list[tuple[int, int]] = field(default_factory=list)      # matched presentation spans
     extra_ages: list[float] = field(default_factory=list)       # ages also to apply (contradictions)
+
+
+# Chinese drops the subject: "腰疼", "胃不舒服，有点想吐" are the patient's own symptoms. A short
+# Chinese message that asks nothing counts as a self-report (blind intake set 1: 37 of 60 Chinese
+# first messages had no 我/孩子 and got no disposition at all).
+_ZH_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|多大|几岁|哪家|哪里|哪儿|推荐|为什么|有没有")
+PRO_DROP_MAX_CHARS = 40
+
+
+def _pro_drop_report(norm: str, lang: str) -> bool:
+    return lang == "zh" and len(norm) <= PRO_DROP_MAX_CHARS and not _ZH_ASKS.search(norm)
 
 
 # Reasons that say "not at home" on purpose (age 65+ or an infant, pregnancy, a long or worsening
@@ -200,17 +213,18 @@ class TriageEngine:
         found = self.chat_disposition(text, lang)
         return found["line"] if found else None
 
-    def chat_assessment(self, text: str, lang: str) -> TriageResult | None:
+    def chat_assessment(self, text: str, lang: str, unrecognised: bool = False) -> TriageResult | None:
         """The assessment of a chat message that describes one's own (or a relative's) symptoms,
-        or None (no self-report words, no symptom recognised, or turned off in settings). Without
-        the learned opinion: it was trained and measured on clinical vignettes, not chat."""
+        or None (not a self-report, no symptom recognised unless ``unrecognised``, or turned off in
+        settings). Without the learned opinion: it was trained and measured on clinical vignettes,
+        not chat."""
         if not getattr(self.settings, "chat_disposition", True):
             return None
         norm = normalise(text or "")
-        if not norm or not find(norm, self.rules.modifiers["self_report"]):
+        if not norm or not (find(norm, self.rules.modifiers["self_report"]) or _pro_drop_report(norm, lang)):
             return None
         result = self.assess(Intake(complaint=text), lang=lang, with_evidence=False, with_opinion=False)
-        if not any(r.kind in ("complaint", "red_flag", "vital") for r in result.reasons):
+        if not unrecognised and not any(r.kind in ("complaint", "red_flag", "vital") for r in result.reasons):
             return None
         return result
 
