@@ -80,6 +80,9 @@ def test_a_session_continues_on_the_other_replica_and_survives_a_killed_one(repl
     stranger = _key(env)
     for r in (a, b):
         assert _chat(r.url, stranger, "hello", session).status_code == 404
+    # the patient asks for a nurse on replica A, which is then killed: the case must survive
+    asked = _chat(a.url, key, "talk to a nurse", session)
+    assert asked.status_code == 200 and "handoff_requested" in asked.json()["medchat"]["flags"]
     os.kill(a.proc.pid, signal.SIGKILL)  # a replica dies mid-service
     a.proc.wait(timeout=30)
     third = _chat(b.url, key, "What are the symptoms of glaucoma?", session)
@@ -88,7 +91,10 @@ def test_a_session_continues_on_the_other_replica_and_survives_a_killed_one(repl
 
     with ChatStore(env["MEDCHAT_STORE__URL"]) as store:
         users = [m.text for m in store.history(session, limit=50) if m.role == "user"]
-    assert users == ["How is asthma treated?", "And what causes gout?", "What are the symptoms of glaucoma?"]
+        (case,) = store.handoffs()
+    assert case.session_id == session and case.status == "waiting"  # the killed replica lost no case
+    assert users == ["How is asthma treated?", "And what causes gout?", "talk to a nurse",
+                     "What are the symptoms of glaucoma?"]
 
 
 def test_a_rebuild_of_the_shared_index_is_served_by_both_replicas_without_a_restart(replicas):
