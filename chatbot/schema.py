@@ -79,6 +79,11 @@ TABLES = ("schema_version", "sessions", "messages", "feedback", "events", "triag
           "staff_accounts", "staff_sessions", "login_failures", "handoffs")
 
 
+# Tables chatbot.api.keys creates itself (CREATE TABLE IF NOT EXISTS), in the store's database
+# when it is Postgres: not a sign of a foreign database.
+KEY_TABLES = frozenset({"api_keys", "api_sessions"})
+
+
 class SchemaError(Exception):
     """The database holds something else than a MedChat store of a version this code reads."""
 
@@ -96,7 +101,9 @@ def migrate(db: Database) -> tuple[int, int]:
         if isinstance(db, PostgresDatabase):
             db.lock(cur, MIGRATION_LOCK)
         tables = db_tables(db, cur)
-        if not tables:
+        if not tables - KEY_TABLES:
+            # empty, or only the API key tables, which `medchat api key create` may have made in
+            # the Postgres store before any server opened it (chatbot.api.keys creates its own)
             before = 0
         elif "schema_version" not in tables:
             raise SchemaError(f"not a MedChat chat store (tables: {', '.join(sorted(tables))})")

@@ -74,3 +74,15 @@ def test_an_unwritable_location_is_a_domain_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ApiKeyError, match="cannot create the API key file"):
         KeyStore(blocker / "keys.sqlite").list()
+
+
+def test_keys_created_before_the_store_do_not_block_it(postgres_url):
+    """`medchat api key create` on an empty Postgres before any server started (found by `medchat
+    bench api` on Postgres: the store then refused the database as foreign)."""
+    from chatbot.store import ChatStore
+
+    keys = KeyStore(postgres_url)
+    record, raw = keys.create("patient", "portal")
+    with ChatStore(postgres_url) as store:
+        assert store.stats()["sessions"] == 0
+    assert KeyStore(postgres_url).authenticate(raw) == record
