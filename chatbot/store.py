@@ -322,6 +322,14 @@ class ChatStore:
         return [StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
                 for r in reversed(rows)]
 
+    def messages_after(self, session_id: str, after_id: int, role: Role = "assistant") -> list[StoredMessage]:
+        """The session's messages of ``role`` newer than message ``after_id``, oldest first: what a
+        page that polls (nurse replies) has not seen yet, one indexed read."""
+        check_session_id(session_id)
+        rows = self._read("SELECT id, session_id, role, text, lang, created_at, meta FROM messages "
+                          "WHERE session_id=? AND id>? AND role=? ORDER BY id", (session_id, int(after_id), role))
+        return [StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
     def message(self, message_id: int) -> StoredMessage | None:
         rows = self._read("SELECT id, session_id, role, text, lang, created_at, meta FROM messages "
                           "WHERE id=?", (message_id,))

@@ -17,6 +17,7 @@ on a free port with a scratch database) and writes JSON (default ``data/bench/ui
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -94,13 +95,17 @@ def _unescape(md: str) -> str:
     return html.unescape(re.sub(r"\\(.)", r"\1", md))
 
 
-def _waiting(content: str) -> bool:
-    """The bubble says the turn waits for the model ("ui.chat.queued"): not the first token yet."""
+@functools.lru_cache(maxsize=1)
+def _waiting_heads() -> tuple[str, ...]:
     from chatbot.prompts import PromptLibrary
 
-    prompts = PromptLibrary()
-    heads = [prompts.text(lang, "ui.chat.queued", ahead="\x00").split("\x00")[0] for lang in ("zh", "en")]
-    return any(_unescape(content).startswith(head) for head in heads)
+    prompts = PromptLibrary()  # read once: _waiting runs every 20 ms for every session
+    return tuple(prompts.text(lang, "ui.chat.queued", ahead="\x00").split("\x00")[0] for lang in ("zh", "en"))
+
+
+def _waiting(content: str) -> bool:
+    """The bubble says the turn waits for the model ("ui.chat.queued"): not the first token yet."""
+    return _unescape(content).startswith(_waiting_heads())
 
 
 def _ask(client: Any, text: str, history: list, start: threading.Event) -> tuple[Turn, list, str]:

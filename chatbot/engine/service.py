@@ -369,11 +369,10 @@ class ConsultationService:
         turn.flags += budget_flags
         yield ReplyEvent("sources", [p.to_json() for p in turn.given])
 
-        raw, turn.ttft_ms, gen_flags = yield from self._generate(messages)
+        raw, turn.ttft_ms, gen_flags, queued = yield from self._generate(messages)
         turn.model_text = raw
-        if "queued" in gen_flags:  # informational, not a failure of the generation
-            gen_flags.remove("queued")
-            turn.flags.append("queued")
+        if queued:
+            turn.flags.append("queued")  # waited for the model: informational, not a failure
         turn.flags += gen_flags
         if gen_flags:
             raw = ""  # a cut-off answer is not trusted: finalisation falls back to the passages
@@ -439,7 +438,7 @@ class ConsultationService:
         return f"{text}\n" + " / ".join(question["options"])
 
     def _intake_rules(self) -> dict:
-        return intake_mod.load_intake_rules(getattr(self.triage, "rules_dir", None) or TRIAGE_RULES_DIR)
+        return intake_mod.load_intake_rules(self.triage.rules_dir if self.triage is not None else TRIAGE_RULES_DIR)
 
     def _handoff(self, turn: Turn) -> Iterator[ReplyEvent]:
         """"Talk to a nurse": the session's case is queued for the nurse console (after the
@@ -531,14 +530,16 @@ class ConsultationService:
         return settings.number() if settings is not None and hasattr(settings, "number") else "120"
 
     def _generate(self, messages: list[ChatMessage]):
-        """Stream tokens as events; return (raw text, ttft ms, flags). A failed or timed-out
-        generation returns what was produced so far with a flag; finalisation falls back."""
+        """Stream tokens as events; return (raw text, ttft ms, failure flags, waited in line). A
+        failed or timed-out generation returns what was produced so far with a flag; finalisation
+        falls back."""
         options = GenerationOptions(max_tokens=self.llm.max_tokens, temperature=self.llm.temperature,
                                     repeat_penalty=self.llm.repeat_penalty, timeout_s=self.llm.timeout_s)
         pieces: list[str] = []
         t0 = time.perf_counter()
         ttft = 0.0
         flags: list[str] = []
+        queued = False
         ticket = self.model_queue.join()
         try:
             ahead = self.model_queue.ahead(ticket)
@@ -546,8 +547,7 @@ class ConsultationService:
                 # {"ahead": n}: turns generating or earlier in line; the budget has not started
                 yield ReplyEvent("queued", {"ahead": ahead})
                 ahead = self.model_queue.wait(ticket, QUEUE_POLL_S)
-            if time.perf_counter() - t0 > QUEUE_POLL_S:
-                flags.append("queued")
+            queued = time.perf_counter() - t0 > QUEUE_POLL_S
             try:
                 for piece in self.generator.stream(messages, options):
                     if not pieces:
@@ -559,7 +559,7 @@ class ConsultationService:
                 flags.append("generation_timeout" if isinstance(exc, GenerationTimeout) else "generation_error")
         finally:
             self.model_queue.leave(ticket)  # also when the page closed mid-wait (generator closed)
-        return "".join(pieces), ttft, flags
+        return "".join(pieces), ttft, flags, queued
 
     def _close(self, turn: Turn) -> ConsultationResult:
         """The turn's result, stored with the user's message (not for an empty message)."""

@@ -28,6 +28,7 @@ import yaml
 
 from chatbot.errors import MedChatError
 from chatbot.settings import TRIAGE_RULES_DIR
+from chatbot.triage.engine import ZH_QUESTION_WORDS
 
 INTAKE_FILE = "intake.yaml"
 KEYS = ("check", "age", "onset", "severity")
@@ -136,8 +137,8 @@ _AGE_OPTION = {"under 1": 0.5, "不满1岁": 0.5, "1-15": 8, "1-15岁": 8, "16-6
 _NUMBER = re.compile(r"(\d{1,3}(?:\.\d)?)")
 
 
-_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|多大|几岁|哪家|哪里|哪儿|推荐|为什么|有没有|"
-                   r"(?i:(^|[.,;:!\-–]\s*|\b(and|or)\s+)(what|how|why|when|which|can|could|should|shall|is|are|do|does|did|will|would)\b)")
+_ASKS = re.compile(ZH_QUESTION_WORDS + r"|(?i:(^|[.,;:!\-–]\s*|\b(and|or)\s+)"
+                   r"(what|how|why|when|which|can|could|should|shall|is|are|do|does|did|will|would)\b)")
 
 
 def asks_a_question(text: str) -> bool:

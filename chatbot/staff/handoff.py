@@ -39,8 +39,7 @@ class HandoffDesk:
 
     def replies_since(self, session_id: str, after_id: int = 0) -> list[StoredMessage]:
         """The nurse replies of a session newer than message ``after_id`` (the patient's page polls)."""
-        return [m for m in self.store.history(session_id, limit=200)
-                if m.role == "assistant" and m.meta.get("from") == "nurse" and m.id > after_id]
+        return [m for m in self.store.messages_after(session_id, after_id) if m.meta.get("from") == "nurse"]
 
     # -- nurse side ----------------------------------------------------------------------------
     def queue(self, include_closed: bool = False, limit: int = 100) -> list[StoredHandoff]:

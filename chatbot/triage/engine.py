@@ -89,7 +89,10 @@ class _Ctx:
 # Chinese drops the subject: "腰疼", "胃不舒服，有点想吐" are the patient's own symptoms. A short
 # Chinese message that asks nothing counts as a self-report (blind intake set 1: 37 of 60 Chinese
 # first messages had no 我/孩子 and got no disposition at all).
-_ZH_ASKS = re.compile(r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|多大|几岁|哪家|哪里|哪儿|推荐|为什么|有没有")
+# Also the Chinese half of the chat's "does this message ask something" (chatbot.engine.symptom_intake).
+ZH_QUESTION_WORDS = (r"[?？]|吗|呢|什么|怎么|如何|哪些|哪个|能不能|可不可以|要不要|是否|是不是|会不会|能否|多少|多久|多大|"
+                     r"几岁|哪家|哪里|哪儿|推荐|为什么|有没有")
+_ZH_ASKS = re.compile(ZH_QUESTION_WORDS)
 PRO_DROP_MAX_CHARS = 40
 
 
@@ -119,12 +122,15 @@ class TriageEngine:
 
     # -- setup ---------------------------------------------------------------------------------
     @property
+    def rules_dir(self) -> Path:
+        """The folder of the rule files (triage.rules_dir); the chat's intake questions live there too."""
+        rules_dir = Path(getattr(self.settings, "rules_dir", None) or DEFAULT_RULES_DIR)
+        return rules_dir if rules_dir.is_absolute() else PROJECT_ROOT / rules_dir
+
+    @property
     def rules(self) -> Rules:
         if self._rules is None:
-            rules_dir = Path(getattr(self.settings, "rules_dir", None) or DEFAULT_RULES_DIR)
-            if not rules_dir.is_absolute():
-                rules_dir = PROJECT_ROOT / rules_dir
-            self._rules = load_rules(rules_dir)
+            self._rules = load_rules(self.rules_dir)
         return self._rules
 
     def warm_up(self) -> None:

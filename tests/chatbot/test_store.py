@@ -496,3 +496,15 @@ def test_stats_counts(store: ChatStore):
     assert store.stats() == {"sessions": 2, "messages": 3, "user_messages": 1, "assistant_messages": 1,
                              "feedback": 1, "feedback_up": 0, "feedback_down": 1, "events": 1,
                              "red_flags": 1, "triage": 1, "handoffs_waiting": 0}
+
+
+def test_messages_after_returns_only_newer_messages_of_the_role(store: ChatStore):
+    sid, other = store.new_session(), store.new_session()
+    first = store.add_message(sid, "assistant", "a1")
+    store.add_message(sid, "user", "u1")
+    second = store.add_message(sid, "assistant", "a2", meta={"from": "nurse"})
+    store.add_message(other, "assistant", "elsewhere")
+    assert [m.text for m in store.messages_after(sid, 0)] == ["a1", "a2"]
+    assert [(m.id, m.meta) for m in store.messages_after(sid, first)] == [(second, {"from": "nurse"})]
+    assert store.messages_after(sid, second) == []
+    assert [m.text for m in store.messages_after(sid, 0, role="user")] == ["u1"]
