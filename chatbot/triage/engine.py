@@ -37,6 +37,7 @@ from chatbot.triage.text import (
     find,
     find_all,
     find_negated,
+    labs_in_text,
     normalise,
     stated_negatives,
     vitals_in_text,
@@ -84,6 +85,7 @@ class _Ctx:
     hits: dict[str, int] = field(default_factory=dict)              # presentation key -> match offset
     spans: list[tuple[int, int]] = field(default_factory=list)      # matched presentation spans
     extra_ages: list[float] = field(default_factory=list)       # ages also to apply (contradictions)
+    labs: dict[str, float] = field(default_factory=dict)        # glucose / ketones read from the note
 
 
 # Chinese drops the subject: "腰疼", "胃不舒服，有点想吐" are the patient's own symptoms. A short
@@ -172,6 +174,8 @@ class TriageEngine:
             ctx.onset_days = max(durations_days(normalise(intake.onset)), default=None)
         self._contradictions(ctx, intake, text_age)
         self._vitals(ctx)
+        ctx.labs = labs_in_text(text)
+        self._labs(ctx)
         red_flags = self._red_flags(ctx)
         self._presentations(ctx)
         self._modifiers(ctx)
@@ -291,7 +295,7 @@ class TriageEngine:
         risk = self.rules.modifiers.get("risk_factors", {})
         text = f"{ctx.text} ; {ctx.comorbidity_text}"
         return {"age": ctx.age, "sex": ctx.sex, "pregnant": ctx.pregnant,
-                "vitals": ctx.vitals.given(), "duration_days": ctx.days,
+                "vitals": ctx.vitals.given(), "labs": dict(ctx.labs), "duration_days": ctx.days,
                 "presentations": [p.key for p, _ in ctx.presentations],
                 "risk_factors": [k for k, patterns in risk.items() if find(text, patterns)],
                 "negatives": stated_negatives(ctx.text)}
@@ -361,6 +365,23 @@ class TriageEngine:
                       value=value, department="emergency" if safer <= 2 else None,
                       name=self._label(rule.field), unit=self._unit(rule.field), val=_fmt(value),
                       threshold=_fmt(rule.threshold(age)), rule=rule.id)
+
+    def _labs(self, ctx: _Ctx) -> None:
+        """Glucose and ketones in the note: DKA (ketones with a high glucose) and a hyperosmolar
+        glucose are emergencies of their own, whatever the complaint's words."""
+        labs, spec = ctx.labs, self.rules.modifiers.get("labs", {})
+        glucose = labs.get("glucose")
+        dka = spec.get("dka")
+        if dka and glucose is not None and glucose > dka["glucose_gt"] and (
+                labs.get("ketones", 0) >= dka["ketones_ge"] or labs.get("urine_ketones", 0) >= dka["urine_ketones_ge"]):
+            ketones = labs.get("ketones")
+            shown = _fmt(ketones) + " mmol/L" if ketones is not None else "+" * int(labs["urine_ketones"])
+            self._add(ctx, "vital", "lab_dka", int(dka["acuity"]), "triage.reason.lab.dka",
+                      value=glucose, department="emergency", glucose=_fmt(glucose), ketones=shown)
+        hhs = spec.get("hhs")
+        if hhs and glucose is not None and glucose >= hhs["glucose_ge"]:
+            self._add(ctx, "vital", "lab_hhs", int(hhs["acuity"]), "triage.reason.lab.hhs",
+                      value=glucose, department="emergency", glucose=_fmt(glucose))
 
     def _label(self, field_name: str) -> dict[str, str]:
         return {lang: self.prompts.text(lang, f"triage.vital.{field_name}") for lang in ("en", "zh")}
@@ -460,7 +481,13 @@ class TriageEngine:
         dq = mods["self_care_disqualifiers"]
         immuno_text = f"{ctx.text} ; {ctx.comorbidity_text}"
         immuno = find(immuno_text, dq["immunocompromised"]["match"])
-        if immuno and fever and current > dq["immunocompromised"]["fever_acuity"]:
+        chemo = find(immuno_text, dq["immunocompromised"].get("chemo_match", ()))
+        if chemo and fever and current > dq["immunocompromised"]["chemo_fever_acuity"]:
+            # suspected neutropenic sepsis (NICE NG151): to hospital now, even "a bit tired"
+            self._add(ctx, "modifier", "chemotherapy_fever", int(dq["immunocompromised"]["chemo_fever_acuity"]),
+                      "triage.reason.modifier.chemotherapy_fever", value=chemo.text, evidence=chemo.text,
+                      department="emergency")
+        elif immuno and fever and current > dq["immunocompromised"]["fever_acuity"]:
             self._add(ctx, "modifier", "immunocompromised_fever", int(dq["immunocompromised"]["fever_acuity"]),
                       "triage.reason.modifier.immunocompromised_fever", value=immuno.text, evidence=immuno.text)
         current = min((r.acuity for r in ctx.reasons), default=6)
@@ -486,7 +513,8 @@ class TriageEngine:
         if any(a < dq["infant"]["age_lt"] for a in ages) and not infant_ok:
             self._add(ctx, "age", "infant", int(dq["infant"]["acuity"]), "triage.reason.age.infant",
                       value=min(ages), department="paediatrics")
-        if any(a >= dq["older_adult"]["age_ge"] for a in ages):
+        older_ok = all(p.older_ok for p, _ in ctx.presentations if p.self_care)
+        if any(a >= dq["older_adult"]["age_ge"] for a in ages) and not older_ok:
             self._add(ctx, "age", "older_adult", int(dq["older_adult"]["acuity"]),
                       "triage.reason.age.older_adult", value=max(ages))
         if ctx.pregnant:

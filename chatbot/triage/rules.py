@@ -90,6 +90,7 @@ class Presentation:
     child: int | None = None
     self_care: bool = False
     infant_ok: bool = False   # self-care also under 1 year (nappy rash, teething: NHS self-care)
+    older_ok: bool = False    # self-care also from 65 (a cold, constipation, dry skin: the NHS pages set no age limit)
 
     def __post_init__(self) -> None:
         where = f"presentations.yaml {self.key}"
@@ -164,12 +165,14 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> Rules:
             all=tuple(tuple(g) for g in p.get("all", ())), unless=tuple(p.get("unless", ())),
             requires=dict(p.get("requires") or {}), max_days=p.get("max_days"),
             older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)),
-            infant_ok=bool(p.get("infant_ok", False)))
+            infant_ok=bool(p.get("infant_ok", False)), older_ok=bool(p.get("older_ok", False)))
         _check(item.department in depts, f"presentations.yaml {item.key}", f"unknown department {item.department!r}")
         _check(item.source in pres["sources"], f"presentations.yaml {item.key}", f"unknown source {item.source!r}")
         presentations.append(item)
     for key, value in mods["red_flags"].items():
         _check(value["department"] in depts, f"modifiers.yaml red_flags.{key}", "unknown department")
+    for key, value in (mods.get("labs") or {}).items():
+        _check(value.get("source") in mods["sources"], f"modifiers.yaml labs.{key}", f"unknown source {value.get('source')!r}")
     for key, value in depts.items():
         _check(set(value) == {"en", "zh"}, f"departments.yaml {key}", "needs en and zh")
     return Rules(tuple(vital_rules), vital_sources, float(vitals["paediatric_below"]),
@@ -219,6 +222,19 @@ def rules_markdown(rules_dir: Path = DEFAULT_RULES_DIR) -> str:
                  f"{fd['acuity']} | {fd['source']} |")
     lines.append(f"| severity words on a routine or self-care complaint | {mods['severity']['acuity']} | "
                  f"{mods['severity']['source']} |")
+    immuno = mods["self_care_disqualifiers"]["immunocompromised"]
+    lines.append(f"| fever with a weakened immune system | {immuno['fever_acuity']} | {immuno['source']} |")
+    if "chemo_fever_acuity" in immuno:
+        lines.append(f"| fever during anticancer treatment (suspected neutropenic sepsis) | "
+                     f"{immuno['chemo_fever_acuity']} | {immuno['chemo_source']} |")
+    labs = mods.get("labs", {})
+    if "dka" in labs:
+        d = labs["dka"]
+        lines.append(f"| glucose > {d['glucose_gt']} mmol/L with blood ketones ≥ {d['ketones_ge']} mmol/L "
+                     f"or urine ketones ≥ {'+' * int(d['urine_ketones_ge'])} (DKA) | {d['acuity']} | {d['source']} |")
+    if "hhs" in labs:
+        h = labs["hhs"]
+        lines.append(f"| glucose ≥ {h['glucose_ge']} mmol/L (possible HHS) | {h['acuity']} | {h['source']} |")
     lines += ["", "| source | reference |", "|---|---|"]
     lines += [f"| {k} | {cell(v)} |" for k, v in mods["sources"].items()]
     lines += ["", "## Red-flag categories (chatbot.safety) → acuity and department", "",

@@ -58,6 +58,10 @@ _ZH_CUE = re.compile(
     r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
 _EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
+# A Chinese finding stated normal right after it: "视力正常", "视力无明显下降", "听力自觉正常".
+_ZH_POST = re.compile(r"^(自觉)?(基本)?(正常|无异常|未见异常|良好|尚可|无明显(下降|改变|异常|减退))")
+# "无发热、呕吐、视物模糊、肢体麻木": one cue denies a whole 、-list, further than its usual window.
+_ZH_LIST_WINDOW_CHARS = 24
 _EN_WINDOW_WORDS = 7
 
 
@@ -71,12 +75,15 @@ def is_negated(text: str, start: int, end: int) -> bool:
     """Is the match text[start:end] inside a negation? Looks back for a cue in the same clause
     and forward for a trailing denial ("fever: none")."""
     if _CJK.search(text[start:end]):
-        before = text[max(0, start - _ZH_WINDOW_CHARS - 4):start]
+        if _ZH_POST.match(text[end:end + 8]):
+            return True
+        before = text[max(0, start - _ZH_LIST_WINDOW_CHARS - 4):start]
         cues = list(_ZH_CUE.finditer(before))
         if not cues:
             return False
         between = before[cues[-1].end():]
-        return len(between) <= _ZH_WINDOW_CHARS and not _ZH_BREAK.search(between)
+        window = _ZH_LIST_WINDOW_CHARS if "、" in between else _ZH_WINDOW_CHARS
+        return len(between) <= window and not _ZH_BREAK.search(between)
     before = text[max(0, start - 80):start]
     cues = list(_EN_CUE.finditer(before))
     if cues:
@@ -230,14 +237,17 @@ _ZH_FUZZY = [(re.compile(r"昨天|昨晚|一夜"), 1.0), (re.compile(r"前天"),
 # frequency ("a few times a year") is not how long the symptoms have lasted.
 _EN_PAST_EVENT = re.compile(r"(?<![a-z])(booster|vaccin\w*|immuni[sz]\w*|jabs?|shots?|tetanus|surgery|operation|scan)(?![a-z])[^.;]{0,12}$")
 _EN_FREQUENCY = re.compile(r"(?<![a-z])(times|once|twice)\s*$")
-_ZH_PAST_EVENT = re.compile(r"^\s*(以)?前.{0,3}(打过|接种|做过|做了|手术|疫苗|破伤风)")
+_ZH_PAST_EVENT = re.compile(r"^\s*(以前|前|内|之内|以内).{0,3}(打过|接种|做过|做了|手术|疫苗|破伤风)")
+# "tetanus within 5 years", "booster in the last 2 years": the window of a past event, not a duration
+_EN_EVENT_WINDOW = re.compile(r"(within|in the (last|past)|last)\s*$")
 
 
 def _past_event_or_frequency(text: str, start: int, end: int) -> bool:
     if _CJK.search(text[start:end]):
         return bool(_ZH_PAST_EVENT.match(text[end:end + 10]))
     before, after = text[max(0, start - 30):start], text[end:end + 5]
-    return bool(_EN_FREQUENCY.search(before)) or (after.lstrip().startswith("ago") and bool(_EN_PAST_EVENT.search(before)))
+    dated = after.lstrip().startswith("ago") or bool(_EN_EVENT_WINDOW.search(before))
+    return bool(_EN_FREQUENCY.search(before)) or (dated and bool(_EN_PAST_EVENT.search(before)))
 
 
 def durations_days(text: str) -> list[float]:
@@ -301,10 +311,16 @@ _TEMP = [re.compile(r"(?:temperature|temp|fever|pyrexia)\s*(?:of|is|was|at|to|up
          # nurse notes: "T 38.3", "T:39", "T 37.9℃" (the range check below drops anything else)
          re.compile(r"(?<![a-z])t\s*[:=]?\s*(\d{2}(?:\.\d)?)(?![\d.])\s*(℃|°c)?")]
 _SPO2 = re.compile(r"(?:spo2|sats?|saturation|oxygen(?: saturation| level)?|o2 sat\w*|血氧(?:饱和度)?)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*%?")
-_HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})")
+# "P 96次/分" / "R 20次/分" are how Chinese nursing notes write pulse and respiration: a lone letter
+# counts only with its unit, which no other number in a note carries ("T 36.8℃, P 96次/分").
+_HR = re.compile(r"(?:heart rate|pulse|hr|心率|脉搏)\s*(?:of|is|was|at|:)?\s*(\d{2,3})"
+                 r"|(?<![a-z])p\s*:?\s*(\d{2,3})\s*(?:次|bpm|/min)")
 _BP = re.compile(r"(?:blood pressure|bp|血压)\s*(?:of|is|was|at|:)?\s*(\d{2,3})\s*/\s*\d{2,3}")
 _PAIN = re.compile(r"(?:pain|severity|painscore|pain score|疼痛评分|疼痛)\D{0,20}?(\d{1,2})\s*(?:/|out of|分（满分)\s*10")
-_RR = re.compile(r"(?:respiratory rate|breathing rate|rr|呼吸频率|呼吸)\s*(?:of|is|was|at|:)?\s*(\d{1,2})\s*(?:/min|breaths|次)")
+# "RR 28" needs no unit (the abbreviation is unambiguous); the words and a lone "R" need one
+# ("呼吸2次" after a count of events is not a rate, "R 22次/分" is).
+_RR = re.compile(r"(?<![a-z])rr\s*(?:of|is|was|at|:)?\s*(\d{1,2})(?!\s*[.]\d|\d)"
+                 r"|(?:respiratory rate|breathing rate|呼吸频率|呼吸|(?<![a-z])r)\s*(?:of|is|was|at|:)?\s*(\d{1,2})\s*(?:/min|breaths|次)")
 
 
 def vitals_in_text(text: str) -> dict[str, float]:
@@ -326,8 +342,44 @@ def vitals_in_text(text: str) -> dict[str, float]:
     for name, rx, low, high in (("spo2", _SPO2, 50, 100), ("hr", _HR, 20, 250), ("sbp", _BP, 40, 280),
                                 ("rr", _RR, 4, 70), ("pain", _PAIN, 0, 10)):
         m = rx.search(text)
-        if m and low <= float(m.group(1)) <= high:
-            out[name] = int(m.group(1)) if name == "pain" else float(m.group(1))
+        number = next((g for g in m.groups() if g is not None), None) if m else None
+        if number is not None and low <= float(number) <= high:
+            out[name] = int(number) if name == "pain" else float(number)
+    return out
+
+
+# Point-of-care labs a nurse note carries: capillary glucose and ketones. mg/dL is converted
+# (glucose / 18); a glucose number above 35 without a unit can only be mg/dL (35 mmol/L is
+# already a hyperosmolar emergency, 35 mg/dL a severe low that a note would write as "35 mg/dl").
+_GLUCOSE = re.compile(r"(?<![a-z])(?:glucose|blood sugar|sugar|bg|bm|cbg|fingerstick|(?:随机|空腹|指尖)?血糖)\s*(?:of|is|was|at|:|为)?\s*"
+                      r"(\d{1,3}(?:\.\d+)?)\s*(mmol/l|mmol|mg/dl)?")
+_KETONES = re.compile(r"(?<![a-z])(?:blood )?(?:ketones?|血酮体?|β-?羟丁酸)\s*(?:of|is|was|at|:|为)?\s*(\d{1,2}(?:\.\d+)?)")
+# urine ketones as a dipstick grade: "urine ketones ++", "ketones 3+", "尿酮体（+++）" / "尿酮（++）"
+_URINE_KETONES = re.compile(r"(?:urine ketones?|ketonuria|尿酮体?)\s*[:：(（]?\s*(\+{1,4}|[1-4]\s*\+)")
+
+
+def labs_in_text(text: str) -> dict[str, float]:
+    """Glucose (mmol/L), blood ketones (mmol/L) and urine ketones (dipstick pluses) written in a
+    note ("glucose 24.6 mmol/L, blood ketones 3.8", "随机血糖 28.5mmol/L，尿酮体（+++）")."""
+    out: dict[str, float] = {}
+    urine = _URINE_KETONES.search(text)
+    if urine:
+        grade = urine.group(1).replace(" ", "")
+        out["urine_ketones"] = float(grade.count("+") if grade.strip("+") == "" else int(grade.rstrip("+")))
+    m = _GLUCOSE.search(text)
+    if m:
+        value, unit = float(m.group(1)), (m.group(2) or "")
+        if unit == "mg/dl" or (not unit and value > 35):
+            value = value / 18.0
+        if 0.5 <= value <= 60:
+            out["glucose"] = round(value, 1)
+    for k in _KETONES.finditer(text):
+        if urine and urine.start() <= k.start() < urine.end():
+            continue   # the dipstick grade, read above
+        value = float(k.group(1))
+        if value <= 15:
+            out["ketones"] = value
+            break
     return out
 
 

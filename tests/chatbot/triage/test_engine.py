@@ -62,7 +62,6 @@ COLD = "runny nose and sneezing for 2 days"
 
 
 @pytest.mark.parametrize("kwargs,code", [
-    ({"age": 70}, "older_adult"),
     ({"age": 0.6}, "infant"),
     ({"pregnant": True, "sex": "F", "age": 28}, "pregnancy"),
     ({"comorbidities": ("on chemotherapy",), "age": 40}, "immunocompromised"),
@@ -72,6 +71,17 @@ def test_self_care_disqualifiers(engine, kwargs, code):
     assert assess(engine, COLD, age=30).disposition == "self_care"
     result = assess(engine, COLD, **kwargs)
     assert result.disposition in ("routine", "urgent") and code in codes(result)
+
+
+def test_older_age_disqualifies_self_care_only_where_the_self_care_page_sets_an_age_limit(engine):
+    # a fall or a strain at 70 needs a look (falls guidance); a cold, constipation or dry skin do not
+    bruise = "bumped her forearm on the door yesterday, a bruise, moves the arm normally"
+    assert assess(engine, bruise, age=30).disposition == "self_care"
+    older = assess(engine, bruise, age=70)
+    assert older.disposition == "routine" and "older_adult" in codes(older)
+    for text in (COLD, "入冬后小腿皮肤干燥、脱屑、瘙痒，无皮疹，无破溃"):
+        result = assess(engine, text, age=80)
+        assert result.disposition == "self_care" and "older_adult" not in codes(result), text
 
 
 def test_self_care_disqualifiers_in_text(engine):

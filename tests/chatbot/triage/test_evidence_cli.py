@@ -58,7 +58,7 @@ def test_cli_triage_json_keys_exactly(built_index):
 
 
 def test_cli_triage_human_chinese_and_options():
-    result = runner.invoke(app, ["triage", "感冒两天，流鼻涕", "--age", "70", "--sex", "F",
+    result = runner.invoke(app, ["triage", "昨天前臂磕到桌角，有一块淤青", "--age", "70", "--sex", "F",
                                  "--no-evidence", "--comorbidity", "高血压"])
     assert result.exit_code == 0, result.output
     assert "4 级" in result.stdout and "门诊" in result.stdout and "65 岁及以上" in result.stdout

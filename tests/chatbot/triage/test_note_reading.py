@@ -1,0 +1,90 @@
+"""How the engine reads a nurse's note: vitals and labs as nurses write them (Chinese "P 126次/分",
+"RR 28" without a unit), denials that cover a list or follow the finding, dated past events, and
+the protocol rules that depend on them (DKA, fever during chemotherapy, drooling, teething)."""
+
+import pytest
+
+from chatbot.triage.text import durations_days, find, labs_in_text, normalise, vitals_in_text
+
+from .conftest import assess, codes
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("查体：T 37.9℃，P 126次/分，R 22次/分，BP 168/98mmHg。", {"temp": 37.9, "hr": 126.0, "rr": 22.0, "sbp": 168.0}),
+    ("HR 124, RR 28, sats 91% RA, T 38.2", {"hr": 124.0, "rr": 28.0, "spo2": 91.0, "temp": 38.2}),
+    ("RR: 18", {"rr": 18.0}),
+    ("R 30/min", {"rr": 30.0}),
+])
+def test_vitals_written_the_way_nurses_write_them(text, expected):
+    assert vitals_in_text(normalise(text)) == expected
+
+
+def test_a_letter_or_a_count_without_its_unit_is_not_a_vital():
+    assert vitals_in_text(normalise("呼吸2次")) == {}
+    assert "hr" not in vitals_in_text(normalise("ap 120 view of the chest"))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Glucose 24.6 mmol/L, blood ketones 3.8", {"glucose": 24.6, "ketones": 3.8}),
+    ("随机血糖 28.5mmol/L，尿酮体（+++）", {"glucose": 28.5, "urine_ketones": 3.0}),
+    ("blood sugar 180 mg/dL", {"glucose": 10.0}),
+    ("BM 450", {"glucose": 25.0}),     # no unit and above 35: mg/dL
+    ("urine ketones 2+", {"urine_ketones": 2.0}),
+])
+def test_point_of_care_labs(text, expected):
+    assert labs_in_text(normalise(text)) == expected
+
+
+def test_a_denial_covers_a_chinese_list_and_a_finding_stated_normal():
+    text = normalise("无发热、呕吐、视物模糊、肢体麻木")
+    assert find(text, ["麻木"]) is None and find(text, ["发热"]) is None
+    assert find(normalise("视力正常，无眼痛"), ["视力"]) is None
+    assert find(normalise("自觉视力无明显下降"), ["视力"]) is None
+    # the list ends at a comma: a new finding after it is not denied
+    assert find(normalise("无发热，肢体麻木"), ["麻木"]) is not None
+
+
+def test_the_window_of_a_past_event_is_not_how_long_symptoms_lasted():
+    assert durations_days(normalise("切菜时划伤手指，半年内打过破伤风")) == []
+    assert durations_days(normalise("cut finger 2 days ago, tetanus within 5 years")) == [2.0]
+
+
+def test_dka_from_the_labs_whatever_the_complaint(engine):
+    text = "22M T1DM, vomiting since last night, abdo pain. Glucose 24.6 mmol/L, blood ketones 3.8."
+    result = assess(engine, text)
+    assert result.disposition == "emergency" and "lab_dka" in codes(result)
+    assert result.understood["labs"] == {"glucose": 24.6, "ketones": 3.8}
+    zh = assess(engine, "患者男，30岁，1型糖尿病，恶心呕吐1天，随机血糖 26mmol/L，尿酮体（+++）")
+    assert zh.disposition == "emergency" and "lab_dka" in codes(zh)
+    # a high glucose without ketones is not DKA, nor an emergency on its own below 30 mmol/L
+    plain = assess(engine, "2型糖尿病，今天空腹血糖 13mmol/L，无不适")
+    assert "lab_dka" not in codes(plain) and plain.disposition != "emergency"
+    assert "lab_hhs" in codes(assess(engine, "confused, glucose 34 mmol/L"))
+
+
+def test_fever_during_chemotherapy_is_an_emergency_other_immunosuppression_urgent(engine):
+    chemo = assess(engine, "45F, breast ca, day 9 after 3rd cycle of chemo. T 38.1 at home, 'a bit tired'.")
+    assert chemo.disposition == "emergency" and "chemotherapy_fever" in codes(chemo)
+    zh = assess(engine, "肺癌化疗后第10天，发热半天，T 38.4℃，自觉就是累点")
+    assert zh.disposition == "emergency" and "chemotherapy_fever" in codes(zh)
+    steroids = assess(engine, "on long-term steroids, fever 38.3 and a sore throat")
+    assert steroids.disposition == "urgent" and "immunocompromised_fever" in codes(steroids)
+    assert "chemotherapy_fever" not in codes(assess(engine, "on chemo, no fever, a little tired"))
+
+
+def test_drooling_is_a_danger_sign_of_a_sore_throat_not_of_teething_or_a_facial_palsy(engine):
+    throat = assess(engine, "sore throat since this morning, now I can't even swallow my own spit and I'm drooling")
+    assert throat.disposition == "emergency" and "sore_throat_drooling" in codes(throat)
+    teething = assess(engine, "8-month-old drooling, chewing everything, bottom front tooth coming through, "
+                              "T 37.5, feeding well")
+    assert teething.disposition == "self_care" and "sore_throat_drooling" not in codes(teething)
+    assert "sore_throat_drooling" not in codes(assess(engine, "face drooping on the right, drooling from the corner of the mouth"))
+
+
+def test_a_fragment_from_a_grinder_and_a_gaping_wound_need_a_clinician(engine):
+    eye = assess(engine, "用角磨机打磨铁件时未戴护目镜，右眼异物感、流泪，视力基本正常，无剧烈眼痛")
+    assert eye.disposition == "urgent" and "high_velocity_eye_injury" in codes(eye)
+    cut = assess(engine, "切菜时左手拇指割伤1小时，伤口约2cm，边缘裂开，压迫后出血已止")
+    assert cut.disposition != "self_care" and "gaping_wound" in codes(cut)
+    small = assess(engine, "切菜时左手食指划伤约1cm，伤口浅，按压5分钟后已止血，半年内打过破伤风")
+    assert small.disposition == "self_care"
