@@ -184,6 +184,14 @@ class ChatSettings(BaseModel):
         "`model_refused`). The gate decides whether the library covers the topic; small models "
         "refuse questions their passages answer (the shipped LoRA learned to). false = trust the "
         "model's refusal. Measured in docs/EVALUATION.md."))
+    overrule_refusal_min_dense_en: float = Field(default=0.62, ge=0, le=1.01, description=(
+        "With overrule_model_refusal: an English question whose best dense cosine reaches this "
+        "has its model refusal overruled even when it does not name a page's title. On blind "
+        "answer round 3 the model's refusals past the evidence gate at >= 0.62 were wrong 5 "
+        "times out of 7 (answerable questions); below it, right 7 times out of 11."))
+    overrule_refusal_min_dense_zh: float = Field(default=1.01, ge=0, le=1.01, description=(
+        "The same for Chinese questions; 1.01 = never: on round 3 the cosine did not separate "
+        "the model's right refusals from its wrong ones (4 and 4)."))
     answer_extract: bool = Field(default=True, description=(
         "Follow the model's (checked) answer with the composed extract: the sentences of the "
         "passages whose section answers the question's type, each cited (flag `extract_added`). "

@@ -387,6 +387,7 @@ class ConsultationService:
                                     hint=route.section_hint,
                                     # reached only past the evidence gate: the topic is in the library
                                     overrule_refusal=self.chat.overrule_model_refusal,
+                                    strong_evidence=self._strong_evidence(turn),
                                     add_extract=self.chat.answer_extract)
         turn.flags += final.flags + ([f"tone_{route.tone}"] if route.tone else [])
         extra = self._disposition_or_intake(turn)
@@ -396,6 +397,14 @@ class ConsultationService:
         turn.citations = [{"n": c.n, "doc_id": c.doc_id, "title": c.title, "url": c.url,
                            "source": c.source} for c in final.citations]
         turn.backend = self.generator.name
+
+    def _strong_evidence(self, turn: Turn) -> bool:
+        """Retrieval's best dense cosine reaches the language's ``overrule_refusal_min_dense``:
+        the topic is in the library beyond doubt, and a model refusal is overruled even when the
+        question does not name a page's title."""
+        floor = (self.chat.overrule_refusal_min_dense_zh if turn.lang == "zh"
+                 else self.chat.overrule_refusal_min_dense_en)
+        return bool(turn.evidence) and turn.evidence["dense"] >= floor
 
     def _meta(self, turn: Turn) -> ReplyEvent:
         return ReplyEvent("meta", {"lang": turn.lang, "mixed": turn.mixed, "intent": turn.intent,

@@ -67,7 +67,8 @@ def _prompt_templates(lang: str, prompts: PromptLibrary) -> list[str]:
 
 def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLibrary,
              question: str, disclaimer: bool = True, hint: str | None = None,
-             overrule_refusal: bool = False, add_extract: bool = False) -> Answer:
+             overrule_refusal: bool = False, add_extract: bool = False,
+             strong_evidence: bool = False) -> Answer:
     """Raw model output -> the answer a patient sees.
 
     Order matters: echoed prompt scaffolding goes first; markers are cleaned next (a dose
@@ -81,7 +82,7 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     nothing), the answer is the no-evidence message (flag "no_evidence"); it carries its own
     advice to see a doctor, so the disclaimer is not added to it. With ``overrule_refusal`` (the
     caller's evidence gate passed) and a question naming the topic of a passage (the library
-    has its page), the model's refusal is replaced by the composed answer instead (flags
+    has its page) or ``strong_evidence`` (retrieval's match is strong), the model's refusal is replaced by the composed answer instead (flags
     "model_refused", "fallback_extractive"). With ``add_extract`` a valid model answer is followed
     by the composed extract (flag "extract_added"): the model's few sentences lead, the sources'
     own sentences on what was asked complete them.
@@ -97,7 +98,9 @@ def finalise(raw: str, lang: str, passages: Sequence[Passage], prompts: PromptLi
     # the system prompt asks for and a copy of the system prompt.
     if not kept and is_no_evidence_reply(text, lang, prompts):
         echo = ["prompt_echo"] if echoed else []
-        if not (overrule_refusal and names_the_topic(question, lang, passages)):
+        # strong_evidence: the caller's retrieval found the topic beyond doubt (a dense cosine
+        # where the model's refusals were wrong more often than right on the dev questions)
+        if not (overrule_refusal and (strong_evidence or names_the_topic(question, lang, passages))):
             # The model judged the passages irrelevant: say so in our words, quote nothing.
             return Answer(no_evidence_answer(lang, prompts), lang, [], [*echo, *flags, "no_evidence"])
         text, fallback_flags = _fallback(question, lang, passages, prompts, ["model_refused"], hint)

@@ -35,6 +35,9 @@ SCOPE = LibraryScope()
     ("Walgreens pharmacy hours on Sunday?", "en", "provider"),
     ("Is Dr. Smith at Mayo Clinic Rochester taking new patients?", "en", "provider"),
     ("Which brand of protein powder is best for building muscle?", "en", "product"),
+    # blind round 3 (dev data after its report): a fee, a named hospital's booking and clinic days
+    ("how do I get my medical records transferred from my old GP, is there a fee", "en", "cost"),
+    ("北京协和医院挂号怎么挂，周末有门诊吗", "zh", "provider"),
 ])
 def test_out_of_library_questions_are_named(text, lang, category):
     verdict = SCOPE.check(text, lang)
@@ -58,6 +61,8 @@ def test_out_of_library_questions_are_named(text, lang, category):
     ("孩子发烧38.5度怎么办？", "zh"),
     ("My eyes hurt after using my phone all day, what can I do?", "en"),
     ("挂什么科？最近总是头晕", "zh"),
+    ("医院的发热门诊看什么病", "zh"),
+    ("what are the side effects of prednisone and how long do they last", "en"),
 ])
 def test_medical_questions_are_not_refused(text, lang):
     assert SCOPE.check(text, lang) is None

@@ -131,6 +131,21 @@ def test_a_refusal_on_a_topic_the_library_lacks_stands(raw, lang, question):
     result = finalise(raw, lang, [GOUT, GLAUCOMA], PROMPTS, question=question, overrule_refusal=True)
     assert result.text == PROMPTS.text(lang, "answer.no_evidence") and result.flags[-1] == "no_evidence"
 
+def test_strong_retrieval_overrules_a_refusal_even_when_no_title_is_named():
+    # "what to eat for high uric acid" names no page title; the caller's retrieval was strong
+    raw = "I have no reliable source for this question. Please see a clinician."
+    question = "what should I eat if my uric acid is high?"
+    weak = finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question=question, overrule_refusal=True)
+    assert weak.flags[-1] == "no_evidence"
+    strong = finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question=question, overrule_refusal=True,
+                      strong_evidence=True)
+    assert "model_refused" in strong.flags and "no_evidence" not in strong.flags
+    assert strong.citations and strong.citations[0].doc_id == GOUT.doc_id
+    # without the overrule setting nothing overrules the model
+    off = finalise(raw, "en", [GOUT, GLAUCOMA], PROMPTS, question=question, strong_evidence=True)
+    assert off.flags[-1] == "no_evidence"
+
+
 def test_the_extract_added_to_a_chinese_answer_never_quotes_english_pages():
     # The model answered in Chinese from an English page: the English sentences of that page must
     # not follow the Chinese answer (a wall of English for a Chinese patient).
