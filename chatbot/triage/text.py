@@ -176,6 +176,7 @@ _EN_AGE = [
     (re.compile(r"(?:^|[,;:(]\s*|\bpt\.?\s|\bpatient\s)(\d{1,3})\s?[fm](?![a-z0-9])"), "year"),
     (re.compile(r"(?<![0-9])(\d{1,3})\s*-?\s*(?:year|yr)s?(?![a-z])(?!\s*(?:ago|history|of|since))(?=.{0,12}(?:man|woman|male|female|boy|girl|patient|old))"), "year"),
 ]
+_ZH_PATIENT_OPENING = r"患儿\s*[，,]?\s*(?:男|女)?(?:婴)?\s*[，,]?\s*"
 _ZH_AGE = [
     (re.compile(rf"{_ZH_NUM}\s*(?:周)?岁(半)?"), "岁"),
     (re.compile(rf"{_ZH_NUM}\s*个?(月)(?:大|龄)"), "月"),
@@ -183,6 +184,9 @@ _ZH_AGE = [
     (re.compile(rf"(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩)(?:才|刚|今年)?{_ZH_NUM}\s*个?(月)(?!前)"), "月"),
     (re.compile(rf"(?:出生|生下来)(?:才|刚)?{_ZH_NUM}\s*(天|周)"), "天周"),
     (re.compile(rf"{_ZH_NUM}\s*(天|周)大"), "天周"),
+    # the age of a Chinese paediatric note's opening: "患儿男，12天", "患儿，女，11个月"
+    (re.compile(rf"{_ZH_PATIENT_OPENING}{_ZH_NUM}\s*(天|周)(?!前)"), "天周"),
+    (re.compile(rf"{_ZH_PATIENT_OPENING}{_ZH_NUM}\s*个?(月)(?!前)"), "月"),
 ]
 _AGE_WORDS = [
     (re.compile(r"(?<![a-z])(newborn|neonate|new-born)(?![a-z])|新生儿|刚出生"), 0.02),
@@ -272,6 +276,8 @@ def durations_days(text: str) -> list[float]:
         start = m.start()
         if start > 0 and text[start - 1] == "孕":  # 孕20周 is gestation
             continue
+        if re.search(rf"(?:{_ZH_PATIENT_OPENING}|出生|生后)$", text[max(0, start - 8):start]):
+            continue  # "患儿男，12天", "出生20天": the baby's age, not how long it has been ill
         if _past_event_or_frequency(text, m.start(), m.end()):
             continue
         n = zh_number(m.group(1))

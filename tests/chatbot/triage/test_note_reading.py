@@ -88,3 +88,23 @@ def test_a_fragment_from_a_grinder_and_a_gaping_wound_need_a_clinician(engine):
     assert cut.disposition != "self_care" and "gaping_wound" in codes(cut)
     small = assess(engine, "切菜时左手食指划伤约1cm，伤口浅，按压5分钟后已止血，半年内打过破伤风")
     assert small.disposition == "self_care"
+
+
+def test_green_vomit_in_a_child_is_an_emergency_a_newborns_stool_colour_is_not(engine):
+    baby = assess(engine, "患儿男，12天，足月顺产，今日吃奶后呕吐3次，呕吐物为黄绿色液体，腹部稍胀。T 36.8℃")
+    assert baby.disposition == "emergency" and "bilious_vomiting_child" in codes(baby)
+    assert baby.understood["age"] < 0.1 and baby.understood["duration_days"] is None
+    en = assess(engine, "Day 3 newborn boy, now vomited x3 bright green, tummy a little swollen")
+    assert en.disposition == "emergency" and "bilious_vomiting_child" in codes(en)
+    stool = assess(engine, "新生儿，生后5天，皮肤发黄，吃奶好，大便已由墨绿色转黄，精神好")
+    assert "bilious_vomiting_child" not in codes(stool)
+    # an adult bringing up bile after repeated vomiting is not this rule
+    assert "bilious_vomiting_child" not in codes(assess(engine, "35M vomiting since last night, now bringing up green bile", age=35))
+
+
+def test_wordings_of_a_spreading_neck_infection_and_a_severe_drug_rash(engine):
+    neck = assess(engine, "38M toothache x5d, swelling under the jaw spreading to the neck, voice muffled, "
+                          "struggling to swallow saliva. T 38.8")
+    assert neck.disposition == "emergency" and "severe_sore_throat" in codes(neck)
+    sjs = assess(engine, "患者女，34岁，1周前开始服用卡马西平，今日全身出现暗红色斑疹，部分起疱，口唇糜烂，双眼红痛")
+    assert sjs.disposition == "emergency" and "severe_drug_rash" in codes(sjs)
