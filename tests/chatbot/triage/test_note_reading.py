@@ -108,3 +108,16 @@ def test_wordings_of_a_spreading_neck_infection_and_a_severe_drug_rash(engine):
     assert neck.disposition == "emergency" and "severe_sore_throat" in codes(neck)
     sjs = assess(engine, "患者女，34岁，1周前开始服用卡马西平，今日全身出现暗红色斑疹，部分起疱，口唇糜烂，双眼红痛")
     assert sjs.disposition == "emergency" and "severe_drug_rash" in codes(sjs)
+
+
+def test_chinese_wordings_that_are_not_alarms(engine):
+    # "无尿痛尿频" denies both (无尿 alone is anuria and stays a finding)
+    assert find(normalise("无尿痛尿频，无腰痛"), ["尿频"]) is None
+    assert find(normalise("今天突然无尿"), ["无尿"]) is not None
+    # bleeding that stopped, a rash worse in summer, a neck stiff on waking without fever
+    cut = assess(engine, "切菜时左手示指指腹切伤，伤口约1cm，表浅，按压5分钟后出血停止，手指活动及感觉正常")
+    assert "alarm_word" not in codes(cut) and cut.disposition == "self_care"
+    assert "worsening" not in codes(assess(engine, "双足趾缝间脱皮、瘙痒1周，夏天加重，无红肿"))
+    neck = assess(engine, "今晨起床后颈部僵硬疼痛，向左转头受限，无外伤，无发热头痛")
+    assert "meningitis_signs" not in codes(neck) and neck.disposition != "emergency"
+    assert assess(engine, "发热39℃，头痛，颈部僵硬").disposition == "emergency"
