@@ -253,7 +253,9 @@ def _tiny_build(tmp_path, written_lines: list[str] | None = None) -> dict:
                                       + json.dumps({"question": "q", "doc_id": docs[30].doc_id}) + "\n")
     cfg = DataConfig(out_dir=str(tmp_path / "ft"), written_file=str(written), eval_dir=str(eval_dir),
                      train_size=12, dev_size=2, test_size=3, dev_percent=10, test_percent=10,
-                     share_zh_en=0.1, train_passage_tokens=0)
+                     share_zh_en=0.1, train_passage_tokens=0,
+                     # the shares the rows were pinned with (the defaults changed in stop 25)
+                     share_no_source=0.18, share_near_negative=0.8)
     return build(cfg, retriever=FakeRetriever(docs), counter=lambda t: len(t) // 3, docs=docs,
                  echo=lambda _m: None)
 
@@ -326,3 +328,14 @@ def test_a_bad_eval_line_is_a_data_error_naming_file_and_line(tmp_path):
         eval_groups(tmp_path)
     (tmp_path / "x.jsonl").write_text('{"relevant": ["GARD_0000001_Sec2"]}\n\n{"doc_id": "Toyhom_IM_4"}\n')
     assert eval_groups(tmp_path) == {"GARD_0000001", "Toyhom_IM_4"}
+
+
+def test_default_targets_quote_several_sentences_not_one_line():
+    # issue 15: an answer is 3-8 sentences; the targets of stop 20 (3 sentences / 50 words) taught
+    # one-line answers
+    cfg = DataConfig()
+    answer = " ".join(f"Sentence {i} explains one more fact about the disease." for i in range(8))
+    units = en_target_units(answer, cfg.en_target_sentences, cfg.en_target_words)
+    assert 4 <= len(units) <= 8
+    zh = "。".join(f"第{i}点需要注意休息和饮食清淡" for i in range(8)) + "。"
+    assert 4 <= len(zh_target_units(zh, cfg.zh_target_sentences, cfg.zh_target_chars)) <= 8
