@@ -121,3 +121,17 @@ def test_chinese_wordings_that_are_not_alarms(engine):
     neck = assess(engine, "今晨起床后颈部僵硬疼痛，向左转头受限，无外伤，无发热头痛")
     assert "meningitis_signs" not in codes(neck) and neck.disposition != "emergency"
     assert assess(engine, "发热39℃，头痛，颈部僵硬").disposition == "emergency"
+
+
+def test_common_self_care_presentations_at_any_age_and_a_negative_pregnancy_test(engine):
+    cramps = assess(engine, "患者女，72岁，近2周夜间小腿抽筋，按摩、拉伸后缓解，小腿无红肿、无压痛")
+    assert cramps.disposition == "self_care" and "night_leg_cramps" in codes(cramps)
+    assert "night_leg_cramps" not in codes(assess(engine, "leg cramps and a swollen red calf after a long flight"))
+    screens = assess(engine, "程序员，每天看电脑10小时，近2周双眼干涩、疲劳，视力正常，无眼红眼痛")
+    assert screens.disposition == "self_care" and "eye_strain" in codes(screens)
+    late = assess(engine, "患者女，24岁，月经推迟5天，两次早孕试纸阴性，无腹痛，无阴道出血")
+    assert late.disposition == "self_care" and not late.understood["pregnant"]
+    # a positive test, or a test not yet done beside pain and spotting, is still a possible pregnancy
+    assert assess(engine, "早孕试纸两条杠，下腹隐痛").understood["pregnant"]
+    ectopic = assess(engine, "28F mild L lower abdo pain and brown spotting, LMP ~7 wks ago, hasn't done a pregnancy test")
+    assert ectopic.understood["pregnant"] and ectopic.disposition == "emergency"
