@@ -152,7 +152,9 @@ def _units(question: str, lang: str, focus: str, ranked: list[tuple[int, Passage
             if not answers_type and overlap(tokens, asked) == 0:
                 continue
             key = fold(unit)
-            if key in seen:  # two chunks of one document, duplicate Toyhom rows
+            # two chunks of one document, duplicate Toyhom rows; a list quoted again from the
+            # overlap of the next chunk ("These include - Anxiety - Stress" then "Anxiety - Stress")
+            if key in seen or any(key in other for other in seen):
                 continue
             seen.add(key)
             out.append(_Unit(n, unit if "\n" in unit else shorten(unit, plang), plang))

@@ -151,3 +151,12 @@ def test_a_page_on_the_named_topic_is_the_focus_over_another_topics_matching_sec
                                          [acne, shock], PROMPTS))
     assert quoted[0] == ("Acne is a common skin disease that causes pimples.", 1)
     assert all(n == 1 for _, n in quoted)
+
+
+def test_a_list_repeated_by_the_next_chunk_is_quoted_once():
+    a = _p(1, "Migraine triggers vary.\nThese include\n- Anxiety\n- Stress\n- Lack of sleep", "causes", title="Migraine")
+    b = _p(2, "Anxiety\n- Stress\n- Lack of sleep\nMedicines can help prevent migraine attacks.", "causes",
+           title="Migraine")
+    text = compose_answer("What causes migraine?", "en", [a, b], PROMPTS)
+    assert text.count("Stress") == 1
+    assert "Medicines can help prevent migraine attacks." in text
