@@ -44,6 +44,8 @@ def test_acute_events_fire(text, category):
     "no chest pain", "I don't have any chest pain or sweating", "denies shortness of breath",
     "没有胸痛", "没有胸痛，也没有出冷汗", "否认呼吸困难", "我不想死，就是很累",
     "I'm not suicidal", "没有抽搐，也没有口吐白沫",
+    # a denied spotty rash is no sepsis sign, even where a fever word stands nearby
+    "刷牙时牙龈少量出血，无皮肤瘀斑，无乏力发热",
 ])
 def test_negated_red_flags_do_not_fire(text):
     assert SCREEN.hits(text) == []
@@ -62,6 +64,8 @@ def test_negated_red_flags_do_not_fire(text):
     # negation that IS the finding
     ("he's not breathing", "breathing"),
     ("宝宝在肚子里不动了，没有胎动", "obstetric"),
+    ("高烧39度，没有尿了", "sepsis"),
+    ("fever and he hasnt peed since this morning", "sepsis"),
 ])
 def test_negation_scope(text, category):
     assert category in cats(text)
