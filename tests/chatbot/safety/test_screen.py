@@ -46,6 +46,9 @@ def test_acute_events_fire(text, category):
     "I'm not suicidal", "没有抽搐，也没有口吐白沫",
     # a denied spotty rash is no sepsis sign, even where a fever word stands nearby
     "刷牙时牙龈少量出血，无皮肤瘀斑，无乏力发热",
+    # a drug named for the condition it treats is no seizure now (answer dev round 4, a4-076)
+    "I missed a dose of my seizure med lamotrigine this morning, should I take two tonight?",
+    "are seizure pills safe in pregnancy",
 ])
 def test_negated_red_flags_do_not_fire(text):
     assert SCREEN.hits(text) == []
