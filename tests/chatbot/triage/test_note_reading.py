@@ -135,3 +135,36 @@ def test_common_self_care_presentations_at_any_age_and_a_negative_pregnancy_test
     assert assess(engine, "早孕试纸两条杠，下腹隐痛").understood["pregnant"]
     ectopic = assess(engine, "28F mild L lower abdo pain and brown spotting, LMP ~7 wks ago, hasn't done a pregnancy test")
     assert ectopic.understood["pregnant"] and ectopic.disposition == "emergency"
+
+
+# -- emergencies of blind round 20 (after its freeze), each beside the near miss it must not catch
+@pytest.mark.parametrize("text,code", [
+    ("74M with AF, stopped his apixaban a month ago; left leg suddenly cold, pale and painful 3 hours ago.",
+     "acute_limb_ischaemia"),
+    ("患者男，70岁，房颤，2小时前突然左腿发凉、苍白、剧痛。", "acute_limb_ischaemia"),
+    ("患者女，50岁，服用卡马西平3周，近2天发热、口腔溃烂，今日全身皮疹并出现水疱，部分皮肤脱落。",
+     "severe_drug_skin_reaction"),
+    ("Started lamotrigine 2 weeks ago, now fever, sore mouth and skin peeling on her chest.",
+     "severe_drug_skin_reaction"),
+    ("患者男，40岁，重型血友病A，1小时前扭伤后右膝关节迅速肿胀、剧痛。", "haemophilia_bleed"),
+    ("58M with prostate cancer, new back pain for a week; today both legs feel weak and numb and he's "
+     "struggling to pass urine.", "back_pain_cord_danger"),
+    ("慢性肾病，近2天尿量减少，今日化验血钾6.8mmol/L。", "severe_hyperkalaemia"),
+    ("CKD4, K+ 7.1 on this morning's bloods.", "severe_hyperkalaemia"),
+])
+def test_round_20_emergencies(engine, text, code):
+    result = assess(engine, text)
+    assert code in codes(result) and result.disposition == "emergency"
+
+
+@pytest.mark.parametrize("text,code", [
+    # Raynaud's, sunburn, a strain with the legs stated normal, a potassium in range
+    ("Fingers go white and cold in the cold weather, then red; suddenly noticed it this winter.",
+     "acute_limb_ischaemia"),
+    ("Sunburn from yesterday, now the skin is peeling on my shoulders, no fever.", "severe_drug_skin_reaction"),
+    ("女，74岁，3天前弯腰后腰背痛，双下肢无麻木无力，大小便正常。", "back_pain_cord_danger"),
+    ("Potassium 4.6 on routine bloods, feels well.", "severe_hyperkalaemia"),
+    ("K 6.2, on ramipril, feels well.", "severe_hyperkalaemia"),
+])
+def test_round_20_rules_do_not_catch_their_near_misses(engine, text, code):
+    assert code not in codes(assess(engine, text))
