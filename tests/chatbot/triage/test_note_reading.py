@@ -168,3 +168,29 @@ def test_round_20_emergencies(engine, text, code):
 ])
 def test_round_20_rules_do_not_catch_their_near_misses(engine, text, code):
     assert code not in codes(assess(engine, text))
+
+
+@pytest.mark.parametrize("text,code", [
+    ("孩子10个月，今天下午开始一阵一阵地哭闹，哭时两腿蜷起来，已经吐了3次，尿布里有暗红色黏糊糊的大便。",
+     "intussusception_signs"),
+    ("9-month-old with bouts of screaming, drawing his legs up, vomited twice, redcurrant jelly stool.",
+     "intussusception_signs"),
+    ("76M, previous bowel surgery. Vomiting dark fluid since last night, belly swollen and tight, hasn't "
+     "opened bowels or passed wind for 2 days.", "obstruction_no_wind_vomiting"),
+    ("38M toothache for a week; since yesterday swelling under the jaw spreading onto his neck, tongue "
+     "feels pushed up, struggling to swallow, T 38.7.", "deep_neck_infection"),
+    ("患者男，35岁，牙痛5天，今日下颌下明显肿胀，吞咽困难，发热38.9℃。", "deep_neck_infection"),
+])
+def test_round_21_emergencies(engine, text, code):
+    result = assess(engine, text)
+    assert code in codes(result) and result.disposition == "emergency"
+
+
+@pytest.mark.parametrize("text,code", [
+    # a colicky 6-year-old is no intussusception age; wind passed; a swollen jaw with nothing else
+    ("6yo with bouts of crying and tummy ache after sweets, vomited once.", "intussusception_signs"),
+    ("Bloated after a big meal, vomited once, passing wind normally.", "obstruction_no_wind_vomiting"),
+    ("Wisdom tooth coming through, gum a little swollen, no swelling under the jaw.", "deep_neck_infection"),
+])
+def test_round_21_rules_do_not_catch_their_near_misses(engine, text, code):
+    assert code not in codes(assess(engine, text))
