@@ -162,6 +162,7 @@ def test_round_20_emergencies(engine, text, code):
     ("Fingers go white and cold in the cold weather, then red; suddenly noticed it this winter.",
      "acute_limb_ischaemia"),
     ("Sunburn from yesterday, now the skin is peeling on my shoulders, no fever.", "severe_drug_skin_reaction"),
+    ("Fever for ten days, red eyes and a sore mouth.", "severe_drug_skin_reaction"),
     ("女，74岁，3天前弯腰后腰背痛，双下肢无麻木无力，大小便正常。", "back_pain_cord_danger"),
     ("Potassium 4.6 on routine bloods, feels well.", "severe_hyperkalaemia"),
     ("K 6.2, on ramipril, feels well.", "severe_hyperkalaemia"),
