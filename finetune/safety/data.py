@@ -47,7 +47,7 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      # reported at freeze with detector emergency-lr-880cc6aa, then training data
                      "safety_holdout19.jsonl", "safety_holdout20.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout21.jsonl", "safety_holdout22.jsonl")
+FROZEN_ROUNDS = ("safety_holdout21.jsonl", "safety_holdout22.jsonl", "safety_holdout23.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
