@@ -138,7 +138,15 @@ def wait_answer(driver: Any, previous: str, timeout: float) -> tuple[str, str]:
     event, after the stream, and names the stored answer it belongs to."""
     current = wait_for(lambda: (m := message_id(driver)) and m != previous and m, timeout,
                        "the final answer")
-    return current, bot_texts(driver)[-1]
+    # The sources panel and the chat are separate components: the panel can be drawn a moment
+    # before the chat's last bubble, so the text is read once it stops changing (two equal reads).
+    seen: list[str] = []
+
+    def settled() -> str | None:
+        seen.append(bot_texts(driver)[-1])
+        return seen[-1] if len(seen) > 1 and seen[-1] == seen[-2] else None
+
+    return current, wait_for(settled, 10, "the answer's text to settle", poll=0.3)
 
 
 def click(driver: Any, css: str) -> None:

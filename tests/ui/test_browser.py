@@ -366,15 +366,30 @@ def test_a_case_from_the_patients_first_message_to_the_nurses_reply(fake_server,
         last, text = B.wait_answer(patient, "", 60)
         assert ("Question 1/" in text) if lang == "en" else ("问题 1/" in text)
         answers = {"en": ["no", "16-64", "4-6"], "zh": ["否", "16-64岁", "4-6"]}[lang]
+
+        def summary_shown() -> bool:
+            text = B.bot_texts(patient)[-1]
+            return ("Based on what you describe" in text) if lang == "en" else ("根据您的描述" in text and "谢谢" in text)
+
+        def next_step() -> str | None:
+            # Read the page until it settles on one of the two states: the chat and the quick-reply
+            # row are separate components and one may render a moment before the other, so a single
+            # look right after an answer can see the old buttons or none at all.
+            if summary_shown():
+                return "summary"
+            visible = [b for b in patient.find_elements("css selector", "#mc-intake button") if b.is_displayed()]
+            return "question" if visible else None
+
         for option in answers:
-            if not [b for b in patient.find_elements("css selector", "#mc-intake button") if b.is_displayed()]:
+            if B.wait_for(next_step, 30, "the next intake question or the summary") == "summary":
                 break  # fewer questions needed (a fact was already in the message)
             _click_option(patient, option)
             last, text = B.wait_answer(patient, last, 60)
-        assert ("Based on what you describe" in text) if lang == "en" else ("根据您的描述" in text and "谢谢" in text)
+        B.wait_for(summary_shown, 30, "the intake summary with its triage line")
         B.click(patient, "#mc-ask-nurse")
         last, text = B.wait_answer(patient, last, 60)
-        assert ("A nurse will look at your case" in text) if lang == "en" else ("护士会查看" in text)
+        B.wait_for(lambda: ("A nurse will look at your case" in B.bot_texts(patient)[-1]) if lang == "en"
+                   else ("护士会查看" in B.bot_texts(patient)[-1]), 30, "the handoff confirmation")
         case_id, session = sqlite3.connect(database).execute(
             "SELECT id, session_id FROM handoffs ORDER BY id DESC LIMIT 1").fetchone()
 
