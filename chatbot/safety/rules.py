@@ -80,6 +80,7 @@ class Markers:
     pseudo_negation: re.Pattern[str]
     negation_cancel: re.Pattern[str]
     negation_gap_stop: re.Pattern[str]
+    negation_gap_ignore: re.Pattern[str]   # words of the gap that do not count toward the window
     negation_window_zh: int
     negation_window_en: int
     history: re.Pattern[str]

@@ -93,10 +93,13 @@ class _Context:
         result = False
         if cue is not None:
             gap = prefix[cue.end():]
+            # "无突然一侧手脚无力或说话不清": a word that qualifies the negated finding (sudden,
+            # obvious) is part of it, not distance from the cue
+            counted = self.m.negation_gap_ignore.sub("", gap)
             if CJK.search(self.text[start:end]):
-                close = len(gap.replace(" ", "")) <= self.m.negation_window_zh
+                close = len(counted.replace(" ", "")) <= self.m.negation_window_zh
             else:
-                close = len(_LATIN_WORD.findall(gap)) <= self.m.negation_window_en
+                close = len(_LATIN_WORD.findall(counted)) <= self.m.negation_window_en
             result = (close and not self.m.negation_gap_stop.search(gap)
                       and not self.m.negation_cancel.search(self.text[cs:ce]))
         self._memo[key] = result
