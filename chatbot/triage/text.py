@@ -53,10 +53,12 @@ _EN_BREAK = re.compile(
     r"complains?|presents?|now|then|started|developed|since|which|who|with|and is|and has|is|are|was)(?![a-z])")
 _EN_POST = re.compile(r"^\s*(?::|-|is|was|were|are)?\s*(absent|denied|none|negative|not present|normal|fine|ok|okay|"
                       r"unaffected|unchanged|clear)(?![a-z])")
+# 不小心 / 不慎 ("accidentally") and 没事 are not denials of what follows.
 _ZH_CUE = re.compile(
     r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿(?![痛频急])|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
-    r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得))")
+    r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得|小心|慎))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
+_ZH_QUALIFIER = re.compile(r"^(突然|突发|明显)")
 _EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
 # A Chinese finding stated normal right after it: "视力正常", "视力无明显下降", "听力自觉正常".
 _ZH_POST = re.compile(r"^(自觉)?(基本)?(正常|无异常|未见异常|良好|尚可|无明显(下降|改变|异常|减退))")
@@ -81,7 +83,8 @@ def is_negated(text: str, start: int, end: int) -> bool:
         cues = list(_ZH_CUE.finditer(before))
         if not cues:
             return False
-        between = before[cues[-1].end():]
+        # "无突然一侧手脚无力或说话不清": "sudden" right after the cue qualifies the denied finding
+        between = _ZH_QUALIFIER.sub("", before[cues[-1].end():])
         window = _ZH_LIST_WINDOW_CHARS if "、" in between else _ZH_WINDOW_CHARS
         return len(between) <= window and not _ZH_BREAK.search(between)
     before = text[max(0, start - 80):start]

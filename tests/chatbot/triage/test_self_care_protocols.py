@@ -1,0 +1,83 @@
+"""Self-care protocols added after blind round 22 (each from an NHS page named in the rules), with
+the near miss each must leave to a clinician, and the reading fixes that came with them."""
+
+import pytest
+
+from .conftest import assess, codes
+
+
+@pytest.mark.parametrize("text,key", [
+    ("45F on levothyroxine, forgot this morning's tablet, remembered at lunch, feels fine", "missed_regular_dose"),
+    ("患者女，45岁，甲减，今天早上忘记吃药了，中午才想起来，无不适", "missed_regular_dose"),
+    ("8yo, wobbly baby tooth came out while eating an apple, bled a little, stopped with gauze", "baby_tooth_out"),
+    ("孩子7岁，吃饭时乳牙掉了，出了一点血已经止住，不疼", "baby_tooth_out"),
+    ("pink urine this morning after a big beetroot salad last night, no pain, no fever", "red_food_urine"),
+    ("昨晚吃了很多红心火龙果，今天早上尿是红色的，不疼，没发烧", "red_food_urine"),
+    ("4-day-old, red blotches with tiny white spots on chest, feeding well, no fever", "erythema_toxicum"),
+    ("新生儿，生后4天，脸上散在红斑，中间有小白点，吃奶好，无发热", "erythema_toxicum"),
+    ("25F, one-sided low tummy ache in the middle of her cycle every month, gone within a day", "ovulation_pain"),
+    ("患者女，30岁，每次两次月经中间会一侧小肚子隐痛，一天内自己好", "ovulation_pain"),
+    ("itchy ring-shaped patch on the arm with a scaly edge and clearer centre, 2 weeks, new kitten", "ringworm"),
+    ("手臂上一块环形红斑，边缘脱屑，中间颜色较淡，很痒，两周了", "ringworm"),
+    ("toddler's mercury thermometer broke on the floor, he did not touch it or put it in his mouth", "broken_thermometer"),
+    ("水银体温计摔碎了，水银洒在地上，孩子没碰到", "broken_thermometer"),
+    ("bruise on the inside of the elbow since giving blood on Monday, no swelling or numbness", "needle_site_bruise"),
+    ("前天抽血，今天针眼处一片淤青，不肿不痛", "needle_site_bruise"),
+    ("aching varicose veins after standing all day, better with legs up, no redness or ulcers", "varicose_veins_aching"),
+    ("双下肢静脉曲张多年，久站后酸胀，抬腿后缓解，无红肿热痛", "varicose_veins_aching"),
+])
+def test_a_minor_case_matches_its_self_care_protocol_and_goes_home(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "self_care", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("forgot to take my warfarin yesterday", "missed_regular_dose"),            # an anticoagulant
+    ("missed two of my contraceptive pills this week", "missed_regular_dose"),  # emergency contraception
+    ("漏服了一次抗癫痫药", "missed_regular_dose"),
+    ("baby tooth knocked out when he fell off his bike", "baby_tooth_out"),
+    ("乳牙摔掉了，嘴唇肿", "baby_tooth_out"),
+    ("red urine after beetroot but also burning pain when I pee and fever", "red_food_urine"),
+    ("新生儿生后5天，红斑中间有小白点，发热38.5℃，吃奶差", "erythema_toxicum"),
+    ("mid-cycle pain but my period is late and the pregnancy test is positive", "ovulation_pain"),
+    ("expanding ring-shaped red rash 2 weeks after a tick bite on a hike", "ringworm"),
+    ("两周前被蜱虫叮咬，叮咬处环形红斑逐渐扩大，中央较淡", "ringworm"),
+    ("my son bit the thermometer and swallowed some of the mercury", "broken_thermometer"),
+    ("after a blood test the arm is swollen and numb below the bruise", "needle_site_bruise"),
+    ("静脉曲张处发红、发硬，有压痛的条索", "varicose_veins_aching"),
+])
+def test_the_near_miss_of_each_self_care_protocol_stays_with_a_clinician(engine, text, key):
+    result = assess(engine, text)
+    assert key not in codes(result) and result.disposition != "self_care", (codes(result), result.disposition)
+
+
+def test_shingles_pain_of_the_chest_wall_is_not_cardiac_chest_pain(engine):
+    shingles = assess(engine, "60M burning pain R side of chest for 2 days, today a band of blisters in the same area")
+    assert "shingles" in codes(shingles) and "chest_pain" not in codes(shingles)
+    assert shingles.disposition in ("urgent", "routine")
+    assert assess(engine, "60M central chest pain for 2 hours, sweaty").disposition == "emergency"
+
+
+def test_a_chemotherapy_drug_or_cycle_named_makes_a_fever_an_emergency(engine):
+    for text in ("52F day 9 after cycle 3 of docetaxel, T 38.3, shivery", "患者女，55岁，紫杉醇治疗中，发热38.4℃"):
+        result = assess(engine, text)
+        assert "chemotherapy_fever" in codes(result) and result.disposition == "emergency", codes(result)
+
+
+def test_a_cold_white_limb_written_with_commas_is_limb_ischaemia(engine):
+    result = assess(engine, "55F R leg suddenly painful, cold and white from the knee down for 2 hrs, foot numb")
+    assert "acute_limb_ischaemia" in codes(result) and result.disposition == "emergency"
+
+
+def test_accidentally_and_sudden_do_not_change_what_a_chinese_denial_covers(engine):
+    cut = assess(engine, "切菜时不小心切到左手食指，伤口0.5cm，压迫5分钟已止血")
+    assert "minor_injury" in codes(cut)                      # 不小心 ("accidentally") is no denial
+    denied = assess(engine, "奶奶85岁，近两周走路不稳，无突然一侧手脚无力或说话不清")
+    assert "stroke_signs" not in codes(denied)
+    assert "stroke_signs" in codes(assess(engine, "奶奶85岁，今天突然一侧手脚无力，说话不清"))
+
+
+def test_giving_blood_is_not_bleeding(engine):
+    assert "alarm_word" not in codes(assess(engine, "前天献血，今天针眼处淤青，不肿不痛"))
+    bleeding = assess(engine, "前天献血，今天针眼处淤青，大便带血")
+    assert "needle_site_bruise" in codes(bleeding) and bleeding.disposition != "self_care"
