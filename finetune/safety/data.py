@@ -5,6 +5,8 @@
   set and blind rounds ``data/eval/safety_dev.jsonl``, ``safety_holdout{,2,3,4,4b}.jsonl`` (their
   freeze figures are reported; since then they are training data). The rounds named in
   ``FROZEN_ROUNDS`` are never read here.
+- The answerer's blind question rounds (``data/eval/answer_dev_blind*.jsonl``, project-written)
+  as ordinary messages.
 - Project classifier examples (``data/classifier/*.jsonl``: greetings, administrative and
   out-of-scope messages, intents, emotional statements) as ordinary messages: short chit-chat
   must not land in the unsure band.
@@ -45,9 +47,16 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      # reported at freeze with detector emergency-lr-b1bb504a, then training data
                      "safety_holdout17.jsonl", "safety_holdout18.jsonl",
                      # reported at freeze with detector emergency-lr-880cc6aa, then training data
-                     "safety_holdout19.jsonl", "safety_holdout20.jsonl")
+                     "safety_holdout19.jsonl", "safety_holdout20.jsonl",
+                     # reported at freeze with detector emergency-lr-97fc5b62, then training data
+                     "safety_holdout21.jsonl", "safety_holdout22.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout21.jsonl", "safety_holdout22.jsonl", "safety_holdout23.jsonl")
+FROZEN_ROUNDS = ("safety_holdout23.jsonl",)
+# The answerer's blind question rounds (issue 15): everyday questions, none an emergency, written
+# from the library's pages in consumer wording. The detector flagged 2 of round 4's 160 ("my mum is
+# 78 ... dizzy when she stands up ... blood pressure pills"), so they are taught as ordinary.
+ANSWER_DEV_SETS = ("answer_dev_blind.jsonl", "answer_dev_blind2.jsonl", "answer_dev_blind3.jsonl",
+                   "answer_dev_blind4.jsonl")
 POOLS = ("medquad", "kuake", "toyhom", "chatdoctor")
 
 
@@ -78,6 +87,18 @@ def classifier_examples(folder: Path = DATA_DIR / "classifier") -> list[Example]
     return [Example(str(row["text"]), False, "ordinary", str(row.get("lang", "")), "classifier_examples")
             for path in sorted(folder.glob("*.jsonl")) for _, row in read_jsonl(path)
             if str(row.get("text", "")).strip()]
+
+
+def answer_dev_examples(eval_dir: Path = EVAL_DIR, names: Iterable[str] = ANSWER_DEV_SETS) -> list[Example]:
+    """The answerer's dev questions as ordinary messages (a missing file is skipped)."""
+    out = []
+    for name in names:
+        path = eval_dir / name
+        if not path.is_file():
+            continue
+        out.extend(Example(str(row["question"]), False, "ordinary", str(row.get("lang", "")), "answer_dev")
+                   for _, row in read_jsonl(path) if str(row.get("question", "")).strip())
+    return out
 
 
 def _half(text: str) -> Split:

@@ -21,7 +21,8 @@ import numpy as np
 from chatbot.classifier.features import NGramConfig, hashed
 from chatbot.safety.detector import DetectorModel
 from chatbot.settings import DATA_DIR, project_relative
-from finetune.safety.data import SHARED_DATA, Example, classifier_examples, real_ordinary, written_examples
+from finetune.safety.data import (SHARED_DATA, Example, answer_dev_examples, classifier_examples, real_ordinary,
+                                  written_examples)
 
 # Helper-written categories -> the rules' categories (whose fixed escalation messages exist).
 CATEGORY_MAP = {
@@ -107,7 +108,7 @@ def train_detector(cfg: SafetyTrainConfig, *, embedder=None, screen=None,
     # Real questions the lexicon flags are ambiguous (true emergencies or lexicon false alarms):
     # they are neither taught as ordinary nor counted as measured false alarms of the detector.
     real = [e for e in real_ordinary("train", cfg.real_per_pool, cfg.shared_data) + classifier_examples()
-            if screen is None or not screen.screen(e.text, e.lang).emergency]
+            + answer_dev_examples() if screen is None or not screen.screen(e.text, e.lang).emergency]
     examples: list[Example] = written + real
     texts = [e.text for e in examples]
     log(f"{len(written)} written examples, {len(real)} real ordinary questions")
@@ -146,7 +147,7 @@ def _to_model(head, cat_head, cfg: SafetyTrainConfig, embedder) -> DetectorModel
 def _measure(model: DetectorModel, cfg: SafetyTrainConfig, X, y, examples, embedder, screen, encode_cached) -> dict:
     out: dict = {}
     hard = np.array([not e.emergency and e.source not in ("medquad", "kuake", "toyhom", "chatdoctor",
-                                                           "classifier_examples") for e in examples])
+                                                           "classifier_examples", "answer_dev") for e in examples])
     if cfg.cv_folds and screen is not None:
         lex = np.array([screen.screen(e.text, e.lang).emergency for e in examples])
         out["cross_validated"] = _cross_validate(X, y, lex, hard, cfg)
