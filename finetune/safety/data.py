@@ -51,7 +51,7 @@ WRITTEN_EVAL_SETS = ("safety_dev.jsonl", "safety_holdout.jsonl", "safety_holdout
                      # reported at freeze with detector emergency-lr-97fc5b62, then training data
                      "safety_holdout21.jsonl", "safety_holdout22.jsonl")
 # Blind rounds written for the detector's own freeze figures: never training data until reported.
-FROZEN_ROUNDS = ("safety_holdout23.jsonl",)
+FROZEN_ROUNDS = ("safety_holdout23.jsonl", "safety_holdout24.jsonl")
 # The answerer's blind question rounds (issue 15): everyday questions, none an emergency, written
 # from the library's pages in consumer wording. The detector flagged 2 of round 4's 160 ("my mum is
 # 78 ... dizzy when she stands up ... blood pressure pills"), so they are taught as ordinary.
