@@ -55,7 +55,7 @@ _EN_POST = re.compile(r"^\s*(?::|-|is|was|were|are)?\s*(absent|denied|none|negat
                       r"unaffected|unchanged|clear)(?![a-z])")
 # 不小心 / 不慎 ("accidentally") and 没事 are not denials of what follows.
 _ZH_CUE = re.compile(
-    r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿(?![痛频急])|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
+    r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿(?![痛频急少])|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
     r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得|小心|慎))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
 _ZH_QUALIFIER = re.compile(r"^(突然|突发|明显)")

@@ -155,7 +155,7 @@ def test_patient_chat_lines_do_not_use_the_opinion():
 def test_a_routine_result_becomes_self_care_when_similar_cases_were_self_care():
     engine, _ = _engine({"em": 0.02, "ne": 0.3, "sc": 0.68}, em_near=0, sc_near=2)
     plain = TriageEngine(screen=KeywordScreen({}), prompts=PromptLibrary())
-    text = "woke with a small bright red patch on the white of one eye, no pain, vision normal"
+    text = "a few small white spots on my fingernails for a month, no pain"  # a complaint no rule knows
     assert plain.assess(Intake(complaint=text), lang="en").acuity == 4      # the rules: routine
     result = engine.assess(Intake(complaint=text), lang="en")
     assert result.disposition == "self_care" and result.acuity == 5
@@ -169,7 +169,7 @@ def test_a_routine_result_becomes_self_care_when_similar_cases_were_self_care():
 def test_no_self_care_without_every_condition(em_near, sc_near, p_sc):
     # an emergency among the nearest cases, too few self-care neighbours, or P(sc) under 0.6
     engine, _ = _engine({"em": 0.05, "ne": 0.95 - p_sc, "sc": p_sc}, em_near=em_near, sc_near=sc_near)
-    result = engine.assess(Intake(complaint="woke with a small bright red patch on the white of one eye"), lang="en")
+    result = engine.assess(Intake(complaint="a few small white spots on my fingernails"), lang="en")
     assert result.acuity == 4 and not [r for r in result.reasons if r.code == "similar_cases_self_care"]
 
 

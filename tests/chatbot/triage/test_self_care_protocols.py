@@ -81,3 +81,50 @@ def test_giving_blood_is_not_bleeding(engine):
     assert "alarm_word" not in codes(assess(engine, "前天献血，今天针眼处淤青，不肿不痛"))
     bleeding = assess(engine, "前天献血，今天针眼处淤青，大便带血")
     assert "needle_site_bruise" in codes(bleeding) and bleeding.disposition != "self_care"
+
+
+# After blind round 23.
+@pytest.mark.parametrize("text,key,disposition", [
+    ("2yo chewed a silica gel sachet from a shoe box, maybe swallowed a few beads, playing happily", "non_toxic_ingestion", "self_care"),
+    ("孩子咬破了鞋盒里的硅胶干燥剂，可能吃了几粒，没有呛咳呕吐", "non_toxic_ingestion", "self_care"),
+    ("5-day-old boy, both breasts a little swollen, feeding well, no fever", "newborn_hormone_effects", "self_care"),
+    ("新生儿出生5天，两边乳房有点鼓，不红不热，吃奶好", "newborn_hormone_effects", "self_care"),
+    ("a couple of floaters in my eyes for years, unchanged, no flashes", "longstanding_floaters", "self_care"),
+    ("眼前小黑影飘来飘去好几年了，数量没增加，没有闪光", "longstanding_floaters", "self_care"),
+    ("woke with a bright red patch on the white of my eye, no pain, vision normal", "subconjunctival_haemorrhage", "self_care"),
+    ("dark urine after a hot day without drinking, getting paler since I drank 2 litres, no pain", "concentrated_urine_improving", "self_care"),
+    ("started ramipril a month ago, dry tickly cough since, no lip swelling", "ace_inhibitor_cough", "routine"),
+    ("59M 3 weeks of chest tightness walking uphill, goes after 2 min rest. None at rest.", "stable_exertional_chest_pain", "urgent"),
+    ("近1个月爬楼梯时胸闷，休息几分钟缓解，静息时无胸闷", "stable_exertional_chest_pain", "urgent"),
+])
+def test_round_23_protocols(engine, text, key, disposition):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == disposition, (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text", [
+    "my son swallowed silica gel beads and now he is coughing and choking",
+    "孩子误吃了生石灰干燥剂，嘴里疼",
+    "new floaters and flashes since this morning, like a curtain at the bottom",
+    "red patch on the white of the eye after he poked it with a stick, painful",
+    "on ramipril, cough, and now my tongue and lips are swollen",
+    "chest tightness on exertion, goes after rest, none at rest, but now 20 minutes of pain at rest this morning",
+    "近1个月爬楼梯时胸闷，休息几分钟缓解，静息时无胸闷，但今天早上休息时也胸痛20分钟",
+])
+def test_round_23_near_misses_are_not_sent_home_or_downgraded(engine, text):
+    result = assess(engine, text)
+    assert result.disposition in ("emergency", "urgent"), (codes(result), result.disposition)
+
+
+def test_a_chinese_no_oliguria_and_old_purple_blotches_are_not_sepsis_or_meningitis(engine):
+    renal = assess(engine, "患者女，50岁，体检尿蛋白（++），晨起眼睑浮肿，BP 145/90mmHg，无尿少、无气短")
+    assert "sepsis_signs" not in codes(renal)
+    assert "sepsis_signs" in codes(assess(engine, "发烧两天，今天一天无尿"))
+    purpura = assess(engine, "80F purple blotches on the backs of her forearms after minor knocks for a few years, well")
+    assert "meningitis_signs" not in codes(purpura)
+    assert "meningitis_signs" in codes(assess(engine, "3yo fever and purple spots that don't fade with a glass"))
+
+
+def test_a_chinese_note_that_cannot_pass_urine_is_retention(engine):
+    result = assess(engine, "患者男，78岁，前列腺增生，今晨至今已10小时解不出小便，下腹胀痛难忍")
+    assert "urinary_retention" in codes(result) and result.disposition == "emergency"
