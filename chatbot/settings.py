@@ -197,6 +197,12 @@ class ChatSettings(BaseModel):
         "passages whose section answers the question's type, each cited (flag `extract_added`). "
         "A small model's answer is one or two sentences; the extract makes it complete. false = "
         "the model's text alone. Measured in docs/EVALUATION.md."))
+    combination_check: bool = Field(default=True, description=(
+        "A question about taking two things together (\"ibuprofen with warfarin\", \"头孢和酒\") is "
+        "answered only when a passage speaks of the pair; otherwise the reply names the pair the "
+        "library does not cover and sends the patient to a pharmacist (flags "
+        "`combination_not_covered`, `no_evidence`). false = answer from what the passages say of "
+        "each. Measured in docs/EVALUATION.md."))
 
 
 class UISettings(BaseModel):

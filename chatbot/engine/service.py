@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
 
 import chatbot.engine.answer as answer_mod
+from chatbot.engine.answer.combination import combination_terms, covers_combination
 from chatbot.engine.intake import InputError, check_input, detect_language, rewrite_query
 from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
@@ -359,6 +360,16 @@ class ConsultationService:
             yield ReplyEvent("sources", [])
             turn.answer = message
             turn.flags.append("no_evidence")
+            return
+        combo = combination_terms(turn.cleaned, turn.lang) if self.chat.combination_check else None
+        if combo is not None and not covers_combination(combo, turn.passages):
+            # the pages of each are no answer about the pair (chatbot/engine/answer/combination.py)
+            message = self.router.with_tone(self.prompts.text(turn.lang, "answer.combination_not_covered",
+                                                              first=combo.first, second=combo.second),
+                                            turn.route, turn.lang)
+            yield ReplyEvent("sources", [])
+            turn.answer = message
+            turn.flags += ["combination_not_covered", "no_evidence"]
 
     def _answer(self, turn: Turn) -> Iterator[ReplyEvent]:
         """Prompt, streamed generation and finalisation (citations, doses, language, loops)."""

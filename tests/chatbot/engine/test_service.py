@@ -318,3 +318,25 @@ def test_an_emergency_never_waits_for_the_model(built_index, tmp_path):
     finally:
         service.model_queue.leave(busy)
     assert [e.kind for e in events] == ["meta", "final"] and events[-1].data.answer == "Call 120 now."
+
+
+@pytest.mark.parametrize("question,lang,words", [
+    ("Can I take albuterol with ibuprofen?", "en", ("albuterol", "ibuprofen", "pharmacist")),
+    ("胃炎的药和布洛芬能一起吃吗", "zh", ("布洛芬", "药师")),
+])
+def test_a_pair_the_library_does_not_speak_of_is_named_not_answered(built_index, tmp_path, question, lang, words):
+    gen = FakeGenerator()
+    result = make_service(built_index, tmp_path, generator=gen).ask(question)
+    assert gen.calls == []                                   # no model text about one of the two
+    assert {"combination_not_covered", "no_evidence"} <= set(result.flags) and result.citations == []
+    assert result.lang == lang and all(w in result.answer for w in words)
+
+
+def test_a_pair_a_passage_speaks_of_is_answered_and_the_check_can_be_switched_off(built_index, tmp_path):
+    # the gout page: "Red meat, seafood and alcohol raise uric acid levels" names no pair
+    off = ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0, combination_check=False)
+    result = make_service(built_index, tmp_path, chat=off).ask("Can I take albuterol with ibuprofen?")
+    assert "combination_not_covered" not in result.flags
+    # the Gout page (its title names one of the pair) has a sentence on the other: alcohol
+    covered = make_service(built_index, tmp_path).ask("Can I drink alcohol with gout?")
+    assert "combination_not_covered" not in covered.flags and covered.citations
