@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from chatbot.settings import SafetySettings
 
 _LATIN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# A cue, then one to three short items separated by commas, then "or"/"nor"/"and" right before
+# the finding ("no lip, tongue or ", "denies fever, chills or ").
+_DENIED_LIST = re.compile(r"(?<![a-z])(no|denies|denied|without|not|never|negative for)\s+[a-z]+(?:\s[a-z]+){0,2}"
+                          r"(?:\s*,\s*[a-z]+(?:\s[a-z]+){0,2}){0,4}\s*,?\s*(?:or|nor|and)\s*$")
 # The safety question asked in the detector's unsure band, by the likeliest category's group.
 QUESTION_GROUP = {"breathing": "breathing", "anaphylaxis": "breathing", "carbon_monoxide": "breathing",
                   "cardiac": "chest", "stroke": "neuro", "seizure": "neuro", "consciousness": "neuro",
@@ -102,8 +106,18 @@ class _Context:
                 close = len(_LATIN_WORD.findall(counted)) <= self.m.negation_window_en
             result = (close and not self.m.negation_gap_stop.search(gap)
                       and not self.m.negation_cancel.search(self.text[cs:ce]))
+        if not result and not CJK.search(self.text[start:end]):
+            result = self._in_denied_list(cs, start)
         self._memo[key] = result
         return result
+
+    def _in_denied_list(self, clause_start: int, start: int) -> bool:
+        """"no lip, tongue or throat swelling": the comma ends the clause, but the list that a
+        cue opened runs on to its or/nor. True when the text before the finding, back to the cue
+        in an earlier clause of the same sentence, is only short comma-separated items."""
+        ss, _ = self.sentence(start)
+        before = self.text[ss:start]
+        return bool(_DENIED_LIST.search(before)) and clause_start > ss
 
     def historical(self, start: int) -> bool:
         ss, se = self.sentence(start)

@@ -58,7 +58,9 @@ _ZH_CUE = re.compile(
     r"(否认|并无|并未|未见|不伴有?|没有|无(?!力|法|尿(?![痛频急少])|明显诱因|诱因|意识|反应|故)|没(?!事|力气)|未|"
     r"不(?!停|止|断|住|舒服|适|能|明|清|了|好|少|行|动|下|上|让|过|太|知|到|会|可|见好|退|得|小心|慎))")
 _ZH_BREAK = re.compile(r"[，,。；;！!？?：:]|但|却|可是|而且|并且|伴有|伴|出现|现在|今天|突然|又|还有|有")
-_ZH_QUALIFIER = re.compile(r"^(突然|突发|明显)")
+# "从未有过抽搐", "无明显": words between the cue and the finding that belong to the denial
+_ZH_QUALIFIER = re.compile(r"^(有过|有|出现过)?(突然|突发|明显)?")
+_EN_LAST_ITEM = re.compile(r"(?<![a-z])(or|nor)\s*$")
 _EN_LIST_END = re.compile(r"(?<![a-z])(or|nor)(?![a-z])")
 # A Chinese finding stated normal right after it: "视力正常", "视力无明显下降", "听力自觉正常".
 _ZH_POST = re.compile(r"^(自觉)?(基本)?(正常|无异常|未见异常|良好|尚可|无明显(下降|改变|异常|减退))")
@@ -94,7 +96,8 @@ def is_negated(text: str, start: int, end: int) -> bool:
         if len(between.split()) <= _EN_WINDOW_WORDS and not _EN_BREAK.search(between):
             # A comma ends the scope ("no fever, runny nose for 2 days") unless the clause is a
             # list closed by or/nor ("denies fever, chills or night sweats").
-            if "," not in between or _EN_LIST_END.search(_clause_tail(text, end)):
+            # ... or the finding is the list's last item ("no lip, tongue or throat swelling").
+            if "," not in between or _EN_LIST_END.search(_clause_tail(text, end)) or _EN_LAST_ITEM.search(between):
                 return True
     return bool(_EN_POST.match(text[end:end + 20]))
 
@@ -200,6 +203,9 @@ _AGE_WORDS = [
 ]
 
 
+# Nurse shorthand for an age: "6/7 old" (days), "3/52 old" (weeks), "4/12 old" (months).
+_NURSE_AGE = re.compile(r"(?<![0-9/])(\d{1,2})/(7|52|12)(?=\s*(?:old|of age))")
+_NURSE_UNITS = {"7": "days", "52": "weeks", "12": "months"}
 _ZH_AND_A_HALF = re.compile(r"(\d+|[一二两三四五六七八九十]+)个半(月|星期|小时)")
 _YEARS_PER = {"year": 1, "yr": 1, "month": 1 / 12, "week": 1 / 52, "day": 1 / 365,
               "岁": 1, "月": 1 / 12, "周": 1 / 52, "天": 1 / 365}
@@ -209,6 +215,7 @@ def extract_age(text: str) -> float | None:
     """Age in years stated in the text ("a 45-year-old man", "3-month-old", "45岁", "三个月大的
     宝宝", "newborn"); None when the text does not say."""
     text = _ZH_AND_A_HALF.sub(lambda m: f"{zh_number(m.group(1)) + 0.5}个{m.group(2)}", text)
+    text = _NURSE_AGE.sub(lambda m: f"{m.group(1)} {_NURSE_UNITS[m.group(2)]} old", text)
     for patterns, number in ((_EN_AGE, en_number), (_ZH_AGE, zh_number)):
         for rx, unit in patterns:
             m = rx.search(text)

@@ -257,3 +257,17 @@ def test_screen_is_fast():
         per.append(min(runs))
     # target < 1 ms per message (measured ~0.2 ms); the bound leaves room for a loaded CI machine
     assert statistics.median(per) < 0.005
+
+
+@pytest.mark.parametrize("text,lang,denied", [
+    # blind triage round 24: a nurse's list of stated negatives runs past its commas to or/nor
+    ("day 3 of amoxicillin, itchy hives on trunk, no lip, tongue or throat swelling, breathing normal", "en", True),
+    ("allergic to amoxicillin, hives, and my throat is swelling", "en", False),
+    ("ate peanuts, no rash, tongue swelling now", "en", False),
+    # plain 不 right before the finding denies it; earlier in the message it does not
+    ("宝宝出生3周，舌头上有白色斑块，吃奶量和尿量都正常，不发烧。", "zh", True),
+    ("宝宝3周，昨天不发烧，今天发烧38.5", "zh", False),
+    ("我爸叫不醒了", "zh", False),
+])
+def test_stated_negatives_of_a_list_and_a_plain_bu(text, lang, denied):
+    assert (SCREEN.hits(text, lang) == []) is denied, [h.rule_id for h in SCREEN.hits(text, lang)]

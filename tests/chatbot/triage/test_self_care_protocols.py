@@ -128,3 +128,36 @@ def test_a_chinese_no_oliguria_and_old_purple_blotches_are_not_sepsis_or_meningi
 def test_a_chinese_note_that_cannot_pass_urine_is_retention(engine):
     result = assess(engine, "患者男，78岁，前列腺增生，今晨至今已10小时解不出小便，下腹胀痛难忍")
     assert "urinary_retention" in codes(result) and result.disposition == "emergency"
+
+
+# After blind round 24.
+@pytest.mark.parametrize("text,key", [
+    ("患者男，24岁，前天左前臂骨折打了石膏，今晚手指胀痛越来越厉害，手指发麻、颜色发暗", "tight_cast_danger"),
+    ("plaster cast on since yesterday, fingers numb and dusky, painkillers not helping", "tight_cast_danger"),
+    ("患者男，78岁，前列腺增生，已经14小时排不出小便，下腹胀痛难忍", "urinary_retention"),
+    ("Baby boy 6/7 old, not interested in feeds since this morning, axillary temp 38.1", "infant_fever_under_3m"),
+])
+def test_round_24_emergencies(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "emergency", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text,not_key", [
+    ("排便时肛门撕裂样痛，纸上有少量鲜红血丝", "tearing_pain"),                        # an anal fissure
+    ("男孩6岁，咽痛发热2天，扁桃体有脓点，颌下淋巴结肿大触痛，能吃能喝", "deep_neck_infection"),
+    ("28M painful blistering rash in a band on L side of chest, nothing near the eye", "severe_drug_skin_reaction"),
+    ("baby girl 5 days old, small smear of blood-stained mucus from the vagina, feeding well", "intussusception_signs"),
+    ("hives on the trunk since this morning, no lip, tongue or throat swelling, breathing normal", "anaphylaxis"),
+    ("每天喝白酒半斤，早上手抖出汗，从未有过抽搐或幻觉", "seizure"),
+])
+def test_round_24_look_alikes_are_not_read_as_the_emergency(engine, text, not_key):
+    assert not_key not in codes(assess(engine, text))
+
+
+def test_nurse_shorthand_ages():
+    from chatbot.triage.text import extract_age
+
+    assert extract_age("Baby boy 6/7 old, breastfed") == pytest.approx(6 / 365)
+    assert extract_age("3/52 old baby") == pytest.approx(3 / 52)
+    assert extract_age("4/12 old, teething") == pytest.approx(4 / 12)
+    assert extract_age("BP 120/80, old scar") is None
