@@ -15,6 +15,12 @@ SCOPE = LibraryScope()
 
 
 @pytest.mark.parametrize("text,lang,category", [
+    # blind answer round 5: hours, booking at a named clinic, a doctor's note, a named doctor
+    ("What time does the CVS pharmacy on Main Street close on Sundays?", "en", "provider"),
+    ("How do I book an appointment with a cardiologist at Mayo Clinic Rochester?", "en", "provider"),
+    ("Can I get a doctor's note for work online today?", "en", "provider"),
+    ("华西医院的张教授看甲状腺怎么样，靠谱吗", "zh", "provider"),
+    ("楼下药店几点关门", "zh", "provider"),
     ("How much does Botox for forehead lines cost in Los Angeles?", "en", "cost"),
     ("Does Blue Cross PPO cover LASIK eye surgery?", "en", "cost"),
     ("Is lecanemab covered by Medicare and how much does each infusion cost?", "en", "cost"),
@@ -45,6 +51,8 @@ def test_out_of_library_questions_are_named(text, lang, category):
 
 
 @pytest.mark.parametrize("text,lang", [
+    ("what time of day should I take my thyroid pill", "en"),
+    ("张医生说我要复查，这正常吗", "zh"),
     # doses and amounts are medical, not prices
     ("How much ibuprofen can I give my 3 year old?", "en"),
     ("How much water should I drink a day with kidney stones?", "en"),

@@ -20,6 +20,7 @@ def passage(title: str, text: str, doc_id: str = "d") -> Passage:
     ("can you take antibiotics with the pill, does it stop it working", "en", ("antibiotics", "pill")),
     ("阿莫西林和头孢能一起吃吗", "zh", ("阿莫西林", "头孢")),
     ("吃完头孢能喝酒吗，要隔多久", "zh", ("头孢", "酒")),
+    ("阿莫西林和头孢有什么区别，能一起吃吗", "zh", ("阿莫西林", "头孢")),
 ])
 def test_the_two_things_a_question_asks_to_combine(question, lang, pair):
     assert combination_terms(question, lang) == Combination(*pair)
