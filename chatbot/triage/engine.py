@@ -449,6 +449,12 @@ class TriageEngine:
             ctx.presentations.append((p, reason))
             ctx.hits[p.key] = hit.start
             ctx.spans.append((hit.start, hit.end))
+        # "孕30周，肚子发紧…不痛、没规律": Braxton Hicks replaces the catch-all "symptoms in pregnancy"
+        replaced = {k for p, _ in ctx.presentations for k in p.supersedes}
+        if replaced:
+            gone = [r for p, r in ctx.presentations if p.key in replaced]
+            ctx.presentations[:] = [(p, r) for p, r in ctx.presentations if p.key not in replaced]
+            ctx.reasons[:] = [r for r in ctx.reasons if not any(r is g for g in gone)]
         urgent = {r.acuity for _, r in ctx.presentations}
         if len(urgent) > 1 and min(urgent) <= 3 and max(urgent) >= 4:
             names = {lang: "; ".join(dict.fromkeys(p.name[lang] for p, _ in ctx.presentations))
@@ -517,14 +523,18 @@ class TriageEngine:
         if any(a >= dq["older_adult"]["age_ge"] for a in ages) and not older_ok:
             self._add(ctx, "age", "older_adult", int(dq["older_adult"]["acuity"]),
                       "triage.reason.age.older_adult", value=max(ages))
-        if ctx.pregnant:
+        # a self-care protocol written for pregnancy (morning sickness, Braxton Hicks) keeps it at home
+        # (the generic protocols beside it, such as mild vomiting, are part of that case)
+        pregnancy_ok = any(p.pregnancy_ok for p, _ in ctx.presentations)
+        if ctx.pregnant and not pregnancy_ok:
             self._add(ctx, "modifier", "pregnancy", int(dq["pregnancy"]["acuity"]),
                       "triage.reason.modifier.pregnancy", department="obgyn")
         if immuno:
             self._add(ctx, "modifier", "immunocompromised", int(dq["immunocompromised"]["acuity"]),
                       "triage.reason.modifier.immunocompromised", value=immuno.text, evidence=immuno.text)
         risk = find(immuno_text, dq["high_risk_condition"]["match"])
-        if risk:
+        condition_ok = any(p.condition_ok for p, _ in ctx.presentations)
+        if risk and not condition_ok:
             self._add(ctx, "modifier", "high_risk_condition", int(dq["high_risk_condition"]["acuity"]),
                       "triage.reason.modifier.high_risk_condition", value=risk.text, evidence=risk.text)
         # an alarm word inside a matched presentation ("nosebleed" -> 血) is explained by it

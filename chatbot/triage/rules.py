@@ -91,6 +91,9 @@ class Presentation:
     self_care: bool = False
     infant_ok: bool = False   # self-care also under 1 year (nappy rash, teething: NHS self-care)
     older_ok: bool = False    # self-care also from 65 (a cold, constipation, dry skin: the NHS pages set no age limit)
+    pregnancy_ok: bool = False   # self-care also in pregnancy (mild morning sickness, Braxton Hicks: NHS pregnancy pages)
+    condition_ok: bool = False   # self-care also with a long-term condition (one high glucose reading in a well diabetic)
+    supersedes: tuple[str, ...] = ()   # broader presentations this one replaces when both match
 
     def __post_init__(self) -> None:
         where = f"presentations.yaml {self.key}"
@@ -165,7 +168,9 @@ def load_rules(rules_dir: Path = DEFAULT_RULES_DIR) -> Rules:
             all=tuple(tuple(g) for g in p.get("all", ())), unless=tuple(p.get("unless", ())),
             requires=dict(p.get("requires") or {}), max_days=p.get("max_days"),
             older=p.get("older"), child=p.get("child"), self_care=bool(p.get("self_care", False)),
-            infant_ok=bool(p.get("infant_ok", False)), older_ok=bool(p.get("older_ok", False)))
+            infant_ok=bool(p.get("infant_ok", False)), older_ok=bool(p.get("older_ok", False)),
+            pregnancy_ok=bool(p.get("pregnancy_ok", False)), condition_ok=bool(p.get("condition_ok", False)),
+            supersedes=tuple(p.get("supersedes", ())))
         _check(item.department in depts, f"presentations.yaml {item.key}", f"unknown department {item.department!r}")
         _check(item.source in pres["sources"], f"presentations.yaml {item.key}", f"unknown source {item.source!r}")
         presentations.append(item)

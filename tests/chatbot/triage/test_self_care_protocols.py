@@ -161,3 +161,30 @@ def test_nurse_shorthand_ages():
     assert extract_age("3/52 old baby") == pytest.approx(3 / 52)
     assert extract_age("4/12 old, teething") == pytest.approx(4 / 12)
     assert extract_age("BP 120/80, old scar") is None
+
+
+# Protocols written for pregnancy and for a long-term condition (their disqualifier does not apply).
+@pytest.mark.parametrize("text,key", [
+    ("30F 10/40, nausea and vomiting most mornings, keeping fluids and small meals down, urine normal colour", "morning_sickness_mild"),
+    ("孕妇，孕9周，早上恶心，每天吐1-2次，但能进食和喝水，小便正常", "morning_sickness_mild"),
+    ("孕妇，孕30周，偶尔肚子发紧变硬，不痛、没规律，躺下休息就消失，胎动正常", "braxton_hicks"),
+    ("22/40, sharp twinges in the groin when standing up or rolling over, lasting seconds", "round_ligament_pain"),
+    ("55F T2DM, one fasting BG 8.1 after a big birthday dinner, other readings 6-7, feels well", "single_high_glucose_well"),
+    ("2型糖尿病，平时空腹血糖6-7，过生日多吃了蛋糕，餐后2小时血糖12.3，无不适", "single_high_glucose_well"),
+])
+def test_a_protocol_written_for_the_group_sends_a_minor_case_home(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "self_care", (codes(result), result.disposition)
+    assert not {"pregnancy", "high_risk_condition", "gynae_routine"} & codes(result)
+
+
+@pytest.mark.parametrize("text", [
+    "孕10周，吐得很厉害，喝水都吐，尿少",
+    "10/40, vomiting, can't keep fluids down, dizzy",
+    "孕30周，肚子发紧，不痛，但胎动比平时少",
+    "孕32周，肚子发紧，越来越频繁，有点见红",
+    "32/40 tightenings, irregular, painless, but baby moving less than usual today",
+    "T1DM, glucose 22 after dinner, vomiting and ketones 2.1",
+])
+def test_the_near_misses_of_the_group_protocols_are_not_sent_home(engine, text):
+    assert assess(engine, text).disposition != "self_care"
