@@ -188,3 +188,24 @@ def test_a_protocol_written_for_the_group_sends_a_minor_case_home(engine, text, 
 ])
 def test_the_near_misses_of_the_group_protocols_are_not_sent_home(engine, text):
     assert assess(engine, text).disposition != "self_care"
+
+
+# After blind round 25.
+@pytest.mark.parametrize("text,key", [
+    ("7yo day 6 post tonsillectomy, spitting out bright red blood for 20 min", "post_tonsillectomy_bleed"),
+    ("孩子10岁，踢球被撞，一颗上门牙（已经换过的恒牙）整颗掉出来了", "knocked_out_adult_tooth"),
+    ("2岁，开水烫到前胸和肚子，面积比大人两个手掌还大，起大水疱", "large_burn_child"),
+    ("3yo scalded by a cup of tea on the chest, the burn is bigger than his hand", "large_burn_child"),
+    ("我爸72岁，这三天肚子越来越胀，一直没大便也不放屁，今天吐了好几回", "obstruction_no_wind_vomiting"),
+    ("tib/fib fracture in a backslab since yesterday, pain escalating despite oxycodone, toes tingling", "tight_cast_danger"),
+])
+def test_round_25_emergencies(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "emergency", (codes(result), result.disposition)
+
+
+def test_round_25_look_alikes(engine):
+    assert "knocked_out_adult_tooth" not in codes(assess(engine, "7岁，乳牙掉了，出了一点血"))
+    assert "gi_bleed" not in codes(assess(engine, "吃硫酸亚铁一周，大便发黑但成形，无头晕"))
+    assert "gi_bleed" in codes(assess(engine, "大便发黑像柏油，头晕心慌"))
+    assert "chest_pain" not in codes(assess(engine, "30M sharp L chest pain on twisting and when he presses one spot on his ribs"))
