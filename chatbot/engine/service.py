@@ -205,7 +205,8 @@ class ConsultationService:
         # "45") is not an ambiguous message for the detector's safety question; the emergency
         # screen (_escalate) has run on it all the same.
         for step in (self._check, self._safety_answer, self._understand, self._escalate, self._handoff,
-                     self._intake_answer, self._ask, self._route_short, self._retrieve, self._answer):
+                     self._intake_answer, self._ask, self._route_short, self._retrieve, self._pair_check,
+                     self._answer):
             yield from step(turn)
             if turn.answer is not None:
                 break
@@ -360,15 +361,16 @@ class ConsultationService:
             yield ReplyEvent("sources", [])
             turn.answer = message
             turn.flags.append("no_evidence")
-            return
+
+    def _pair_check(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """A question about taking two things together, past the evidence gate: the pages of each
+        are no answer about the pair (chatbot/engine/answer/combination.py)."""
         combo = combination_terms(turn.cleaned, turn.lang) if self.chat.combination_check else None
         if combo is not None and not covers_combination(combo, turn.passages):
-            # the pages of each are no answer about the pair (chatbot/engine/answer/combination.py)
-            message = self.router.with_tone(self.prompts.text(turn.lang, "answer.combination_not_covered",
-                                                              first=combo.first, second=combo.second),
-                                            turn.route, turn.lang)
+            message = self.prompts.text(turn.lang, "answer.combination_not_covered",
+                                        first=combo.first, second=combo.second)
             yield ReplyEvent("sources", [])
-            turn.answer = message
+            turn.answer = self.router.with_tone(message, turn.route, turn.lang)
             turn.flags += ["combination_not_covered", "no_evidence"]
 
     def _answer(self, turn: Turn) -> Iterator[ReplyEvent]:

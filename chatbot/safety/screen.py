@@ -116,8 +116,7 @@ class _Context:
         cue opened runs on to its or/nor. True when the text before the finding, back to the cue
         in an earlier clause of the same sentence, is only short comma-separated items."""
         ss, _ = self.sentence(start)
-        before = self.text[ss:start]
-        return bool(_DENIED_LIST.search(before)) and clause_start > ss
+        return clause_start > ss and bool(_DENIED_LIST.search(self.text[ss:start]))
 
     def historical(self, start: int) -> bool:
         ss, se = self.sentence(start)

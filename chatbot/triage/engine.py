@@ -452,9 +452,9 @@ class TriageEngine:
         # "孕30周，肚子发紧…不痛、没规律": Braxton Hicks replaces the catch-all "symptoms in pregnancy"
         replaced = {k for p, _ in ctx.presentations for k in p.supersedes}
         if replaced:
-            gone = [r for p, r in ctx.presentations if p.key in replaced]
+            gone = {id(r) for p, r in ctx.presentations if p.key in replaced}
             ctx.presentations[:] = [(p, r) for p, r in ctx.presentations if p.key not in replaced]
-            ctx.reasons[:] = [r for r in ctx.reasons if not any(r is g for g in gone)]
+            ctx.reasons[:] = [r for r in ctx.reasons if id(r) not in gone]
         urgent = {r.acuity for _, r in ctx.presentations}
         if len(urgent) > 1 and min(urgent) <= 3 and max(urgent) >= 4:
             names = {lang: "; ".join(dict.fromkeys(p.name[lang] for p, _ in ctx.presentations))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from chatbot.engine.answer.sentences import split_sentences
 from knowledge_base.records import Passage
+from knowledge_base.text import CJK
 from knowledge_base.tokenize import tokenize, translate_terms
 
 # "take A with B", "A and B together", "drink alcohol while taking A". The two groups are short
@@ -94,22 +95,22 @@ def combination_terms(question: str, lang: str) -> Combination | None:
     return None
 
 
-def _spellings(term: str) -> set[str]:
-    """The ways a passage may write ``term``: its own words, their synonyms, and (Chinese) its
-    glossary translations."""
-    out = {t for t in tokenize(term) if len(t) > 1 or "\u4e00" <= t <= "\u9fff"}
+def _spellings(term: str) -> re.Pattern[str]:
+    """One pattern for the ways a passage may write ``term``: its own words (a single Latin
+    letter is no word), their synonyms, and (Chinese) its glossary translations; Latin spellings
+    as whole words, Chinese ones as substrings."""
+    out = {t for t in tokenize(term) if len(t) > 1 or CJK.search(t)}
     out.add(term)
-    for word in list(out) + [term]:
+    for word in list(out):
         out.update(_SYNONYMS.get(word, ()))
-    if re.search(r"[\u4e00-\u9fff]", term):
-        for en in translate_terms(term, "zh"):
-            out.add(en.lower())
-    return {s.lower() for s in out if s}
+    if CJK.search(term):
+        out.update(en.lower() for en in translate_terms(term, "zh"))
+    alternatives = sorted({s.lower() for s in out if s}, key=len, reverse=True)
+    return re.compile("|".join(rf"\b{re.escape(s)}\b" if s.isascii() else re.escape(s) for s in alternatives))
 
 
-def _mentions(sentence: str, spellings: set[str]) -> bool:
-    low = sentence.lower()
-    return any((re.search(rf"\b{re.escape(s)}\b", low) if s.isascii() else s in low) for s in spellings)
+def _mentions(sentence: str, spellings: re.Pattern[str]) -> bool:
+    return spellings.search(sentence.lower()) is not None
 
 
 def covers_combination(combo: Combination, passages: Sequence[Passage]) -> bool:
