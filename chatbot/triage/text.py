@@ -182,6 +182,7 @@ _EN_AGE = [
     (re.compile(r"(?:^|[,;:(]\s*|\bpt\.?\s|\bpatient\s)(\d{1,3})\s?[fm](?![a-z0-9])"), "year"),
     (re.compile(r"(?<![0-9])(\d{1,3})\s*-?\s*(?:year|yr)s?(?![a-z])(?!\s*(?:ago|history|of|since))(?=.{0,12}(?:man|woman|male|female|boy|girl|patient|old))"), "year"),
 ]
+_ZH_CHILD = "(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩)"
 _ZH_PATIENT_OPENING = r"患儿\s*[，,]?\s*(?:男|女)?(?:婴)?\s*[，,]?\s*"
 _ZH_AGE = [
     (re.compile(rf"{_ZH_NUM}\s*(?:周)?岁(半)?"), "岁"),
@@ -237,7 +238,7 @@ def extract_age(text: str) -> float | None:
 
 # --- duration -------------------------------------------------------------------------------
 _EN_DURATION = re.compile(
-    rf"(?<![a-z0-9]){_EN_NUM}\s*(?:-|to|or)?\s*(?:\d+\s*)?(minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|months?|years?|yrs?)"
+    rf"(?<![a-z0-9]){_EN_NUM}\s*(?:-|to|or)?\s*(?:\d+\s*)?(minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|months?|years?|yrs?)(?![a-z])"
     r"(?![- ]old)(?!\s+(?:pregnant|gestation|postpartum|post-partum))")
 _EN_FUZZY = [(re.compile(r"(?<![a-z])(a few|few|several|a couple of|couple of)\s+(days|weeks|months)"), None),
              (re.compile(r"(?<![a-z])(since yesterday|yesterday|last night|overnight)(?![a-z])"), 1.0),
@@ -286,8 +287,8 @@ def durations_days(text: str) -> list[float]:
         start = m.start()
         if start > 0 and text[start - 1] == "孕":  # 孕20周 is gestation
             continue
-        if re.search(rf"(?:{_ZH_PATIENT_OPENING}|出生|生后)$", text[max(0, start - 8):start]):
-            continue  # "患儿男，12天", "出生20天": the baby's age, not how long it has been ill
+        if re.search(rf"(?:{_ZH_PATIENT_OPENING}|出生|生后|{_ZH_CHILD}(?:才|刚|今年)?)$", text[max(0, start - 8):start]):
+            continue  # "患儿男，12天", "出生20天", "宝宝1个月": the baby's age, not how long it has been ill
         if _past_event_or_frequency(text, m.start(), m.end()):
             continue
         n = zh_number(m.group(1))

@@ -209,3 +209,55 @@ def test_round_25_look_alikes(engine):
     assert "gi_bleed" not in codes(assess(engine, "吃硫酸亚铁一周，大便发黑但成形，无头晕"))
     assert "gi_bleed" in codes(assess(engine, "大便发黑像柏油，头晕心慌"))
     assert "chest_pain" not in codes(assess(engine, "30M sharp L chest pain on twisting and when he presses one spot on his ribs"))
+
+
+# Blind round 26's protocols (each from the NHS page named in the rules) and their near misses.
+@pytest.mark.parametrize("text,key", [
+    ("短效避孕药昨天忘了吃一片，今天早上想起来，不到24小时", "missed_pill_once"),
+    ("forgot yesterday's pill, remembered this morning, less than 24 hours late", "missed_pill_once"),
+    ("手指上长了个寻常疣，不痛不痒，半年了", "warts"),
+    ("wart on my thumb for 8 months, not painful, not changing", "warts"),
+    ("got some sand in my eye at the beach, rinsed it out, feels fine now and I can see normally", "eye_speck_rinsed"),
+    ("灰尘进眼睛了，用清水冲洗后现在没事了，看东西正常", "eye_speck_rinsed"),
+    ("heart was racing after two energy drinks this afternoon, settled now, no chest pain", "palpitations_brief_trigger"),
+    ("下午喝了两杯浓咖啡后心慌，现在已经好了，没有胸痛", "palpitations_brief_trigger"),
+])
+def test_round_26_minor_cases_go_home(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "self_care", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("missed two pills this week and had sex at the weekend", "missed_pill_once"),
+    ("避孕药漏服了一片，前几天还同房了，又拉肚子", "missed_pill_once"),
+    ("wart on my face that has started bleeding and growing", "warts"),
+    ("a metal fragment flew into my eye while grinding, rinsed it but still scratchy", "eye_speck_rinsed"),
+    ("灰尘进眼睛了，冲洗后还是疼，看东西模糊", "eye_speck_rinsed"),
+    ("palpitations after coffee, settled, but I fainted at the time", "palpitations_brief_trigger"),
+    ("喝咖啡后心慌，缓解了，但是经常这样，每天都有", "palpitations_brief_trigger"),
+])
+def test_round_26_near_misses_stay_with_a_clinician(engine, text, key):
+    result = assess(engine, text)
+    assert key not in codes(result) and result.disposition != "self_care", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text", [
+    "45F at the gym, sudden 'like being hit with a bat' headache at back of head, maxed out within seconds",
+    "患者男，52岁，糖尿病。会阴部红肿两天，疼得远比看上去厉害，今天皮肤发黑、起水疱，T 38.9℃",
+    "leg red and swollen since yesterday, the pain is far worse than it looks, temp 38.6",
+])
+def test_round_26_emergencies(engine, text):
+    assert assess(engine, text).disposition == "emergency"
+
+
+def test_the_weeks_of_a_pregnancy_are_no_duration_and_a_babys_months_are_its_age():
+    from chatbot.triage.text import durations_days
+    assert durations_days("8 weeks pregnant, queasy most mornings") == []
+    assert 30 not in durations_days("宝宝1个月，睡觉时鼻子呼噜呼噜响")
+    assert durations_days("coughing for 3 weeks") == [21]
+
+
+def test_moderate_pregnancy_sickness_is_no_self_care(engine):
+    mild = assess(engine, "8 weeks pregnant, queasy most mornings and sick about once a day, keeping fluids down and peeing normally")
+    moderate = assess(engine, "10 weeks pregnant, vomiting 3-4 times a day, keeping fluids down, urine ketones 1+")
+    assert mild.disposition == "self_care" and moderate.disposition != "self_care"
