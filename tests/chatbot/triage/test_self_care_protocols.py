@@ -261,3 +261,56 @@ def test_moderate_pregnancy_sickness_is_no_self_care(engine):
     mild = assess(engine, "8 weeks pregnant, queasy most mornings and sick about once a day, keeping fluids down and peeing normally")
     moderate = assess(engine, "10 weeks pregnant, vomiting 3-4 times a day, keeping fluids down, urine ketones 1+")
     assert mild.disposition == "self_care" and moderate.disposition != "self_care"
+
+
+# Blind round 27's emergencies (each presentation names its source) and their near misses.
+@pytest.mark.parametrize("text,key", [
+    ("45M, grease gun went off into his index finger an hour ago, tiny hole, finger now swelling and pale", "high_pressure_injection"),
+    ("修车时被高压油枪喷到左手食指，只看到一个小孔，手指越来越胀", "high_pressure_injection"),
+    ("3yo choked on a peanut while running, coughing settled but now wheezy and the left side of his chest isn't moving much", "inhaled_foreign_body"),
+    ("孩子边跑边吃花生，呛得很厉害，现在喘气有呼哧呼哧的声音", "inhaled_foreign_body"),
+    ("on haemodialysis Mon/Wed/Fri, missed Wednesday, now weak legs and palpitations", "missed_dialysis"),
+    ("规律血透，这周三没去，今天浑身没劲，心慌", "missed_dialysis"),
+    ("on lithium, started ibuprofen last week, now vomiting, hands shaking badly, walking like he's drunk", "lithium_toxicity"),
+    ("吃碳酸锂的病人这两天呕吐、手抖得厉害，走路不稳", "lithium_toxicity"),
+    ("2yo with eczema, patches on her face now clusters of punched-out sores, temp 38.6, miserable", "eczema_herpeticum"),
+    ("34/40, today she's felt maybe 2 kicks all day, usually very active", "pregnancy_bleeding_pain"),
+])
+def test_round_27_emergencies(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "emergency", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("wants to know which grease gun is best for the car", "high_pressure_injection"),
+    ("on dialysis, feeling fine, can I travel next month?", "missed_dialysis"),
+    ("on lithium for 10 years, levels fine, asking about a flu jab", "lithium_toxicity"),
+    ("mild eczema on her elbows, a bit dry and itchy, no fever", "eczema_herpeticum"),
+])
+def test_round_27_near_misses_are_no_emergency(engine, text, key):
+    result = assess(engine, text)
+    assert key not in codes(result) and result.disposition != "emergency", (codes(result), result.disposition)
+
+
+@pytest.mark.parametrize("text,key", [
+    ("19F missed 2 pills this week and had unprotected sex last night", "missed_pills_ec"),
+    ("59F on weekly methotrexate, new mouth ulcers and sore throat for 2 days", "methotrexate_warning"),
+    ("我儿子7岁，两边耳朵下面腮帮子肿起来了，低烧", "mumps_possible"),
+    ("我儿子5岁，晚上打呼噜特别响，有时候会憋气几秒钟", "sleep_apnoea_signs"),
+    ("Mum: 9yo limping for 2 days, hip sore, no injury", "child_limp"),
+])
+def test_round_27_cases_for_a_clinician(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition in ("urgent", "routine"), (codes(result), result.disposition)
+
+
+def test_a_choking_episode_that_settled_is_no_inhaled_object(engine):
+    # (the choking presentation still answers for the episode itself)
+    assert "inhaled_foreign_body" not in codes(assess(engine, "choked on a peanut at lunch, coughed it up, breathing normally now, no wheeze"))
+
+
+def test_a_stabbing_pain_is_no_stab_wound_and_food_sticking_is_no_indigestion(engine):
+    assert "major_trauma" not in codes(assess(engine, "sudden stabbing pain in my forehead eating ice cream, gone in 20 seconds"))
+    assert "major_trauma" in codes(assess(engine, "my brother was stabbed in the leg, bleeding"))
+    sticking = assess(engine, "heartburn for months, now food sticks halfway down, lost 3 kg without trying")
+    assert sticking.disposition != "self_care"
