@@ -203,6 +203,13 @@ class ChatSettings(BaseModel):
         "library does not cover and sends the patient to a pharmacist (flags "
         "`combination_not_covered`, `no_evidence`). false = answer from what the passages say of "
         "each. Measured in docs/EVALUATION.md."))
+    detail_check: bool = Field(default=True, description=(
+        "A question about one detail of a topic (contagion, a missed dose, a drug's side effects, "
+        "when to take it, safety in pregnancy; cues in data/prompts/details.yaml) is answered only "
+        "when a passage sentence speaks of that detail on the topic, after one focused second "
+        "search (flag `detail_requery`); otherwise the reply says the library does not hold that "
+        "detail (flags `detail_not_covered`, `detail_<kind>`, `no_evidence`). false = answer from "
+        "the topic's pages. Measured in docs/EVALUATION.md."))
 
 
 class UISettings(BaseModel):

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Literal
 
 import chatbot.engine.answer as answer_mod
 from chatbot.engine.answer.combination import combination_terms, covers_combination
+from chatbot.engine.answer.details import asked_detail, covers_detail, focused_query
 from chatbot.engine.intake import InputError, check_input, detect_language, rewrite_query
 from chatbot.engine.prompt import PromptBuilder
 from chatbot.engine.routing import Route, Router
@@ -206,7 +207,7 @@ class ConsultationService:
         # screen (_escalate) has run on it all the same.
         for step in (self._check, self._safety_answer, self._understand, self._escalate, self._handoff,
                      self._intake_answer, self._ask, self._route_short, self._retrieve, self._pair_check,
-                     self._answer):
+                     self._detail_check, self._answer):
             yield from step(turn)
             if turn.answer is not None:
                 break
@@ -372,6 +373,25 @@ class ConsultationService:
             yield ReplyEvent("sources", [])
             turn.answer = self.router.with_tone(message, turn.route, turn.lang)
             turn.flags += ["combination_not_covered", "no_evidence"]
+
+    def _detail_check(self, turn: Turn) -> Iterator[ReplyEvent]:
+        """A question about one detail of a topic (contagion, a missed dose, a drug's side effects,
+        when to take it, pregnancy): answered only when a passage sentence speaks of that detail on
+        the topic, after one focused second search if the first passages lack it; otherwise the
+        reply names the detail the library does not hold (chatbot/engine/answer/details.py)."""
+        detail = asked_detail(turn.query, turn.lang) if self.chat.detail_check else None
+        if detail is None or covers_detail(detail, turn.passages):
+            return
+        query = focused_query(detail, turn.query, turn.lang, turn.passages)
+        again = self.retriever.search(query, k=self.chat.passages, lang=turn.lang)
+        if covers_detail(detail, again):
+            turn.passages = again
+            turn.flags.append("detail_requery")
+            return
+        message = self.prompts.text(turn.lang, "answer.detail_not_covered", what=detail.what[turn.lang])
+        yield ReplyEvent("sources", [])
+        turn.answer = self.router.with_tone(message, turn.route, turn.lang)
+        turn.flags += ["detail_not_covered", f"detail_{detail.kind}", "no_evidence"]
 
     def _answer(self, turn: Turn) -> Iterator[ReplyEvent]:
         """Prompt, streamed generation and finalisation (citations, doses, language, loops)."""

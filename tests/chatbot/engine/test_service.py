@@ -340,3 +340,21 @@ def test_a_pair_a_passage_speaks_of_is_answered_and_the_check_can_be_switched_of
     # the Gout page (its title names one of the pair) has a sentence on the other: alcohol
     covered = make_service(built_index, tmp_path).ask("Can I drink alcohol with gout?")
     assert "combination_not_covered" not in covered.flags and covered.citations
+
+
+@pytest.mark.parametrize("question,lang,words", [
+    ("What are the side effects of albuterol?", "en", ("side effects", "pharmacist")),
+    ("慢性胃炎吃的药有什么副作用", "zh", ("副作用", "药师")),
+])
+def test_a_detail_the_library_does_not_hold_is_named_not_answered(built_index, tmp_path, question, lang, words):
+    gen = FakeGenerator()
+    result = make_service(built_index, tmp_path, generator=gen).ask(question)
+    assert gen.calls == []                                   # no model text from the topic's page
+    assert {"detail_not_covered", "detail_side_effects", "no_evidence"} <= set(result.flags)
+    assert result.citations == [] and result.lang == lang and all(w in result.answer for w in words)
+
+
+def test_the_detail_check_can_be_switched_off(built_index, tmp_path):
+    off = ChatSettings(min_dense_evidence_en=0.0, min_dense_evidence_zh=0.0, detail_check=False)
+    result = make_service(built_index, tmp_path, chat=off).ask("What are the side effects of albuterol?")
+    assert "detail_not_covered" not in result.flags and result.citations

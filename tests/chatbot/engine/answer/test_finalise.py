@@ -162,7 +162,7 @@ def test_the_extract_added_to_a_chinese_answer_never_quotes_english_pages():
 
 ANSWER_KEYS = {"answer.no_evidence", "answer.extractive_intro", "answer.extractive_other_language",
                "answer.dose_removed", "answer.disclaimer", "answer.sources_heading",
-               "answer.generation_failed", "answer.combination_not_covered"}
+               "answer.generation_failed", "answer.combination_not_covered", "answer.detail_not_covered"}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
