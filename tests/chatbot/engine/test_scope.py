@@ -15,6 +15,17 @@ SCOPE = LibraryScope()
 
 
 @pytest.mark.parametrize("text,lang,category", [
+    # blind answer round 6: a named health system, reviews, paperwork, brands compared
+    ("Can I book an appointment with a dermatologist at Johns Hopkins online?", "en", "provider"),
+    ("How do I get a copy of my medical records from Kaiser?", "en", "provider"),
+    ("Any reviews of Dr. Sarah Klein, orthopedic surgeon in Denver?", "en", "provider"),
+    ("How do I fill out FMLA paperwork for my mother's surgery?", "en", "provider"),
+    ("Nature Made vs Kirkland vitamin D, which brand is better?", "en", "product"),
+    ("怎么开病假证明？单位要求医院盖章", "zh", "provider"),
+    ("有没有靠谱的治疗白癜风的医院推荐，最好是北京的", "zh", "provider"),
+    ("上海瑞金医院内分泌科哪个医生看得好？", "zh", "provider"),
+    ("请问同仁堂的六味地黄丸和九芝堂的哪个效果好", "zh", "product"),
+    ("汤臣倍健的蛋白粉好不好，值得买吗", "zh", "product"),
     # blind answer round 5: hours, booking at a named clinic, a doctor's note, a named doctor
     ("What time does the CVS pharmacy on Main Street close on Sundays?", "en", "provider"),
     ("How do I book an appointment with a cardiologist at Mayo Clinic Rochester?", "en", "provider"),
@@ -53,6 +64,8 @@ def test_out_of_library_questions_are_named(text, lang, category):
 @pytest.mark.parametrize("text,lang", [
     ("what time of day should I take my thyroid pill", "en"),
     ("张医生说我要复查，这正常吗", "zh"),
+    ("云南白药能止血吗", "zh"),                       # a brand named alone in a medical question
+    ("How do I get a copy of my medical records?", "en"),   # the administrative reply's own
     # doses and amounts are medical, not prices
     ("How much ibuprofen can I give my 3 year old?", "en"),
     ("How much water should I drink a day with kidney stones?", "en"),

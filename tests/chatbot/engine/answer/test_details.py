@@ -27,6 +27,8 @@ def passage(title: str, text: str, lang: str = "en", doc_id: str = "d") -> Passa
     ("二甲双胍有什么副作用", "zh", "side_effects"),
     ("Is it safe to take ibuprophen while pregnant? I'm 20 weeks", "en", "pregnancy_safety"),
     ("哺乳期可以吃头孢吗", "zh", "pregnancy_safety"),
+    ("Can you get the HPV vaccine after 26?", "en", "age_limit"),
+    ("HPV疫苗多大年龄可以打？", "zh", "age_limit"),
 ])
 def test_the_detail_a_question_asks_for(question, lang, kind):
     detail = asked_detail(question, lang)
@@ -39,6 +41,7 @@ def test_the_detail_a_question_asks_for(question, lang, kind):
     ("做胃镜痛不痛，要空腹多久", "zh"),          # a test's preparation
     ("孩子发烧38.5度怎么办？", "zh"),
     ("How is asthma treated?", "en"),
+    ("How often should a woman over 50 get a mammogram?", "en"),   # an age, not of a vaccine
 ])
 def test_other_questions_ask_for_no_detail(question, lang):
     assert asked_detail(question, lang) is None
@@ -80,3 +83,10 @@ def test_the_focused_query_is_the_topic_page_and_the_detail_words():
     pages = [passage("Shingles", "Shingles is a painful rash caused by the chickenpox virus.")]
     assert focused_query(detail, "Shingles. My dad has a painful rash, is it contagious to my kids?", "en",
                          pages) == "Shingles contagious"
+
+
+def test_a_vaccine_age_must_be_stated_on_the_vaccine():
+    detail = asked_detail("Can you get the HPV vaccine after 26?", "en")
+    generic = passage("HPV", "Vaccines can protect against several types of HPV.")
+    stated = passage("HPV", "HPV vaccines are recommended for people aged 9 through 26.")
+    assert not covers_detail(detail, [generic]) and covers_detail(detail, [stated])
