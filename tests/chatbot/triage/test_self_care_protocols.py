@@ -314,3 +314,32 @@ def test_a_stabbing_pain_is_no_stab_wound_and_food_sticking_is_no_indigestion(en
     assert "major_trauma" in codes(assess(engine, "my brother was stabbed in the leg, bleeding"))
     sticking = assess(engine, "heartburn for months, now food sticks halfway down, lost 3 kg without trying")
     assert sticking.disposition != "self_care"
+
+
+# Blind round 28.
+@pytest.mark.parametrize("text,key", [
+    ("Splashed oven cleaner in my right eye 5 minutes ago, burning badly, rinsed it a bit", "chemical_eye"),
+    ("洁厕灵溅到眼睛里了，现在眼睛很痛睁不开", "chemical_eye"),
+    ("宝宝10个月，发烧两天，叫他也不怎么睁眼，皮肤一块一块发花", "child_red_features"),
+    ("18 month old with a fever, mottled legs and hard to wake", "child_red_features"),
+    ("宝宝出生第4天，吃完奶吐了好几次，吐出来是绿色的", "bilious_vomiting_child"),
+    ("老伴78岁，前列腺增生，十几个小时一滴尿都没尿出来，小肚子胀痛", "urinary_retention"),
+])
+def test_round_28_emergencies(engine, text, key):
+    result = assess(engine, text)
+    assert key in codes(result) and result.disposition == "emergency", (codes(result), result.disposition)
+
+
+def test_round_28_near_misses(engine):
+    # constipation while still passing wind and not vomiting is no obstruction
+    bowels = assess(engine, "Haven't opened my bowels since flying back 3 days ago, a bit bloated. No pain, no vomiting, passing wind.")
+    assert "obstruction_no_wind_vomiting" not in codes(bowels) and bowels.disposition != "emergency"
+    # the usual reflux, gone with an antacid, is no cardiac chest pain; new chest pain still is
+    reflux = assess(engine, "28F, burning in my upper chest after a curry, same as my usual reflux, gone with Gaviscon")
+    assert "chest_pain" not in codes(reflux)
+    assert assess(engine, "58M burning central chest pain for an hour, sweaty").disposition == "emergency"
+    # Ottawa: bony tenderness or only a couple of steps needs an X-ray
+    ankle = assess(engine, "Rolled ankle at netball, tender on the bony bit at the back of the ankle bone, can only hobble a couple of steps")
+    assert ankle.disposition != "self_care"
+    # dust rinsed out stays self-care, a chemical never does
+    assert "chemical_eye" not in codes(assess(engine, "dust in my eye, rinsed it out, fine now"))
