@@ -35,7 +35,7 @@ from chatbot.triage.learned import CLASSES, MAX_CHARS, TriageOpinionModel
 # (their freeze figures in docs/TRIAGE.md; 20 and 21 with triage-lr-7f311c53), round 22 (with
 # triage-lr-905af93d), rounds 23 and 24 (with triage-lr-1a133412) and round 25 (with
 # triage-lr-613db5ec).
-FROZEN_ROUNDS = ("triage_holdout27.jsonl",)
+FROZEN_ROUNDS = ("triage_holdout29.jsonl",)
 # Outside-written rounds (helpers who saw no rules or code), left out one at a time for the metrics.
 OUTSIDE_ROUNDS = ("triage_holdout7.jsonl", "triage_holdout8.jsonl", "triage_holdout9.jsonl",
                   "triage_holdout10.jsonl", "triage_holdout11.jsonl", "triage_holdout12.jsonl",
@@ -43,7 +43,8 @@ OUTSIDE_ROUNDS = ("triage_holdout7.jsonl", "triage_holdout8.jsonl", "triage_hold
                   "triage_holdout16.jsonl", "triage_holdout17.jsonl",
                   "triage_holdout18.jsonl", "triage_holdout19.jsonl", "triage_holdout20.jsonl",
                   "triage_holdout21.jsonl", "triage_holdout22.jsonl", "triage_holdout23.jsonl",
-                  "triage_holdout24.jsonl", "triage_holdout25.jsonl", "triage_holdout26.jsonl")
+                  "triage_holdout24.jsonl", "triage_holdout25.jsonl", "triage_holdout26.jsonl",
+                  "triage_holdout27.jsonl", "triage_holdout28.jsonl")
 ORDER = {"sc": 0, "ne": 1, "em": 2}
 
 
