@@ -343,3 +343,14 @@ def test_round_28_near_misses(engine):
     assert ankle.disposition != "self_care"
     # dust rinsed out stays self-care, a chemical never does
     assert "chemical_eye" not in codes(assess(engine, "dust in my eye, rinsed it out, fine now"))
+
+
+def test_round_29_a_kettle_pulled_over_a_toddler_is_an_emergency(engine):
+    # (round 29's spurting wrist cut is a red flag of the shared screen: data/safety/rules.yaml examples)
+    text = "我家孩子1岁半，刚才把桌上的开水壶拽翻了，胸口和右胳膊大片红肿起水疱"
+    assert assess(engine, text).disposition == "emergency"
+
+
+def test_a_hot_shower_and_a_faint_feeling_is_no_scald(engine):
+    text = "患者女，22岁，蹲久了猛一站起来或者洗完热水澡时眼前发黑几秒，扶一下就好，没晕倒过，无心慌胸痛"
+    assert "large_burn_child" not in codes(assess(engine, text))
