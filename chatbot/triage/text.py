@@ -188,7 +188,7 @@ _ZH_AGE = [
     (re.compile(rf"{_ZH_NUM}\s*(?:周)?岁(半)?"), "岁"),
     (re.compile(rf"{_ZH_NUM}\s*个?(月)(?:大|龄)"), "月"),
     (re.compile(rf"{_ZH_NUM}\s*个?(月)的(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩|宝贝)"), "月"),
-    (re.compile(rf"(?:宝宝|婴儿|孩子|男婴|女婴|儿子|女儿|小孩)(?:才|刚|今年)?{_ZH_NUM}\s*个?(月)(?!前)"), "月"),
+    (re.compile(rf"{_ZH_CHILD}(?:才|刚|今年)?{_ZH_NUM}\s*个?(月)(?!前)"), "月"),
     (re.compile(rf"(?:出生|生下来|生后)(?:才|刚)?(?:第)?{_ZH_NUM}\s*(天|周)"), "天周"),
     (re.compile(rf"{_ZH_NUM}\s*(天|周)大"), "天周"),
     # the age of a Chinese paediatric note's opening: "患儿男，12天", "患儿，女，11个月"
@@ -265,6 +265,11 @@ def _past_event_or_frequency(text: str, start: int, end: int) -> bool:
     return bool(_EN_FREQUENCY.search(before)) or (dated and bool(_EN_PAST_EVENT.search(before)))
 
 
+# What stands before a Chinese number that makes it the baby's age ("患儿男，12天", "出生第4天",
+# "宝宝1个月"), not how long it has been ill.
+_ZH_AGE_BEFORE = re.compile(rf"(?:{_ZH_PATIENT_OPENING}|出生(?:第)?|生后(?:第)?|{_ZH_CHILD}(?:才|刚|今年)?)$")
+
+
 def durations_days(text: str) -> list[float]:
     """Every duration the text states, in days ("for 3 days" -> 3, "2 weeks" -> 14, "三天" -> 3,
     "昨天" -> 1). Ages ("3-month-old"), gestation ("20 weeks pregnant"), dated past events
@@ -287,7 +292,7 @@ def durations_days(text: str) -> list[float]:
         start = m.start()
         if start > 0 and text[start - 1] == "孕":  # 孕20周 is gestation
             continue
-        if re.search(rf"(?:{_ZH_PATIENT_OPENING}|出生(?:第)?|生后(?:第)?|{_ZH_CHILD}(?:才|刚|今年)?)$", text[max(0, start - 8):start]):
+        if _ZH_AGE_BEFORE.search(text[max(0, start - 8):start]):
             continue  # "患儿男，12天", "出生20天", "宝宝1个月": the baby's age, not how long it has been ill
         if _past_event_or_frequency(text, m.start(), m.end()):
             continue

@@ -23,6 +23,7 @@ from chatbot.engine.answer.checks import MIN_CONTENT_TOKENS, content_tokens
 from chatbot.engine.answer.extractive import (
     overlap,
     passage_body,
+    passage_lang,
     passage_units,
     question_tokens,
     shorten,
@@ -33,7 +34,7 @@ from chatbot.errors import MedChatError
 from chatbot.prompts import PromptLibrary
 from chatbot.settings import PROMPTS_DIR
 from knowledge_base.records import Passage
-from knowledge_base.text import CJK, detect_lang
+from knowledge_base.text import CJK
 
 # What chatbot.engine.answer re-exports.
 __all__ = ["compose_answer", "names_the_topic", "question_types"]
@@ -139,7 +140,7 @@ def _units(question: str, lang: str, focus: str, ranked: list[tuple[int, Passage
     out: list[_Unit] = []
     seen: set[str] = set()
     for n, p in ranked:
-        plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
+        plang = passage_lang(p)
         answers_type = p.title == focus and (p.section in types or (not p.section and n == 1))
         # Another section of the focus page must share a word with what was asked beyond the page's
         # topic: every sentence of the treatment section of "type 2 diabetes" names diabetes, and
@@ -217,6 +218,6 @@ def names_the_topic(question: str, lang: str, passages: Sequence[Passage]) -> bo
 
 def _names(qtokens: dict, p: Passage) -> bool:
     """Every content word of ``p``'s (short) title is a word of the question, in ``p``'s language."""
-    plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
+    plang = passage_lang(p)
     title = content_tokens(p.title)
     return bool(title) and len(title) <= MAX_TOPIC_WORDS and title <= qtokens[plang]

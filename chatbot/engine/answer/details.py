@@ -27,12 +27,11 @@ from pathlib import Path
 import yaml
 
 from chatbot.engine.answer.checks import content_tokens
-from chatbot.engine.answer.extractive import passage_body, question_tokens
+from chatbot.engine.answer.extractive import passage_body, passage_lang, question_tokens
 from chatbot.engine.answer.sentences import split_sentences
 from chatbot.errors import MedChatError
 from chatbot.settings import PROMPTS_DIR
 from knowledge_base.records import Passage
-from knowledge_base.text import detect_lang
 
 __all__ = ["Detail", "asked_detail", "covers_detail", "focused_query"]
 
@@ -63,22 +62,32 @@ class DetailsError(MedChatError):
 
 
 @dataclass(frozen=True)
-class Detail:
-    kind: str                       # the key in details.yaml
-    cue: str                        # the question text that asked for it
-    topic: dict[str, frozenset[str]]  # the question's content words per passage language, cue out
-    what: dict[str, str]            # how the reply names the detail, per language
-    query: dict[str, str]           # words of a focused second search, per language
-
-
-@dataclass(frozen=True)
 class _Spec:
     kind: str
     asks: dict[str, tuple[re.Pattern[str], ...]]
     evidence: tuple[dict[str, tuple[re.Pattern[str], ...]], ...]   # every group must be met
     topic_in_sentence: bool
-    what: dict[str, str]
-    query: dict[str, str]
+    what: dict[str, str]            # how the reply names the detail, per language
+    query: dict[str, str]           # words of a focused second search, per language
+
+
+@dataclass(frozen=True)
+class Detail:
+    spec: _Spec                     # the entry of details.yaml that asked for it
+    cue: str                        # the question text that asked for it
+    topic: dict[str, frozenset[str]]  # the question's content words per passage language
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def what(self) -> dict[str, str]:
+        return self.spec.what
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.spec.query
 
 
 def _pattern(cue: str) -> re.Pattern[str]:
@@ -124,12 +133,17 @@ def asked_detail(question: str, lang: str) -> Detail | None:
                 generic = _generic_tokens()
                 topic = {plang: frozenset(t for t in toks if t not in generic and len(t) > 1)
                          for plang, toks in question_tokens(question, lang).items()}
-                return Detail(spec.kind, m.group(0), topic, spec.what, spec.query)
+                return Detail(spec, m.group(0), topic)
     return None
 
 
-def _spec(kind: str) -> _Spec:
-    return next(s for s in _specs() if s.kind == kind)
+def _topic_page(detail: Detail, p: Passage) -> tuple[str, frozenset[str], bool]:
+    """The passage's language, the question's topic words in it, and whether the passage is a page
+    on exactly that topic (every content word of its title is a topic word: "Prednisone")."""
+    plang = passage_lang(p)
+    topic = detail.topic.get(plang, frozenset())
+    title = content_tokens(p.title)
+    return plang, topic, bool(title) and title <= topic
 
 
 def covers_detail(detail: Detail, passages: Sequence[Passage]) -> bool:
@@ -138,19 +152,16 @@ def covers_detail(detail: Detail, passages: Sequence[Passage]) -> bool:
     judged: True."""
     if not any(detail.topic.values()):
         return True
-    spec = _spec(detail.kind)
+    spec = detail.spec
     for p in passages[:TOP_PASSAGES]:
-        plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
-        topic = detail.topic.get(plang, frozenset())
+        plang, topic, on_page = _topic_page(detail, p)
         if not topic:
             continue
         title = content_tokens(p.title)
-        # A page on exactly the topic (its title all topic words: "Prednisone") speaks of it in
-        # every sentence; otherwise the sentence must name the topic itself where the detail asks
-        # for it (side effects of *this* drug), or the title or sentence must (contagion).
-        on_page = bool(title) and title <= topic
-        # A question-shaped title (a forum answer's "幽门螺杆菌阳性吃饭传染吗？") is read as a
-        # sentence too: the answer below it is about that question.
+        # On the topic's own page every sentence speaks of it; otherwise the sentence must name the
+        # topic itself where the detail asks for it (side effects of *this* drug), or the title or
+        # sentence must (contagion). A question-shaped title (a forum answer's
+        # "幽门螺杆菌阳性吃饭传染吗？") is read as a sentence too: the answer below it is about it.
         for sentence in (p.title, *split_sentences(passage_body(p))):
             if not all(any(pat.search(sentence) for pat in group.get(plang, ())) for group in spec.evidence):
                 continue
@@ -165,8 +176,7 @@ def focused_query(detail: Detail, question: str, lang: str, passages: Sequence[P
     exactly the question's topic plus the detail's words ("Shingles contagious"; a page's stored
     question "Is Shingles Contagious?" then ranks first), else the question plus those words."""
     for p in passages[:TOP_PASSAGES]:
-        plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
-        title = content_tokens(p.title)
-        if title and title <= detail.topic.get(plang, frozenset()):
+        plang, _, on_page = _topic_page(detail, p)
+        if on_page:
             return f"{p.title} {detail.query[plang]}"
     return f"{question} {detail.query[lang]}"

@@ -44,6 +44,11 @@ def question_tokens(question: str, lang: str) -> dict[str, set[str]]:
     return {lang: native, other: native | _glossary_tokens(question, lang)}
 
 
+def passage_lang(p: Passage) -> str:
+    """The passage's language as stored, or detected from its text when the source did not say."""
+    return p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
+
+
 def passage_body(p: Passage) -> str:
     """Chunks start with their stored question (see the chunker); that line is not an answer."""
     text = p.text
@@ -137,7 +142,7 @@ def _candidates(question: str, lang: str, passages: Sequence[Passage]) -> list[_
     qtokens = question_tokens(question, lang)
     out: list[_Candidate] = []
     for rank, p in enumerate(passages[:EXTRACTIVE_TOP_PASSAGES]):
-        plang = p.lang if p.lang in ("zh", "en") else detect_lang(p.text)
+        plang = passage_lang(p)
         for position, unit in enumerate(passage_units(passage_body(p))):
             # Questions are headings of the source, not answers.
             tokens = content_tokens(unit)
